@@ -1,0 +1,146 @@
+"""The gateway: HTTP for the mobile app and the command-center console.
+
+Thin by design: it authenticates, parses, checks roles, calls the owning service over
+RPC and maps errors (problems arrive typed and leave as problem+json). Ownership is
+decided by the service that owns the thing.
+"""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import yaml
+from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy
+
+from gateway import auth
+from minqing_kernel.errors import BadRequest, Problem
+from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.web import OpsEndpoints, http, json_response
+
+OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
+REPORTERS = ("resident", "patroller", "operator")
+UPLOADERS = ("resident", "patroller", "operator", "handler")
+CASE_WORKERS = ("operator", "admin", "handler")
+STAFF = ("operator", "admin", "handler", "leader", "discipline")
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "unsupported-media-type"
+
+
+def body(request) -> dict:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
+                                   "请以 JSON 格式发送请求体（Content-Type: application/json）。")
+    try:
+        data = json.loads(request.get_data(as_text=True) or "null")
+    except ValueError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
+                         code="malformed-json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
+                         code="malformed-json")
+    return data
+
+
+@cache
+def openapi_document() -> str:
+    return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
+
+
+class GatewayService(OpsEndpoints):
+    name = "gateway"
+    config = Config()
+    timer = EntrypointTimer()
+    identity = RpcProxy("identity")
+    intake = RpcProxy("intake")
+    dispatch = RpcProxy("dispatch")
+
+    def actor(self, request) -> dict:
+        return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])
+
+    @http("GET", "/v1/openapi.json")
+    def openapi(self, request):
+        return 200, {"Content-Type": "application/json"}, openapi_document()
+
+    @http("POST", "/v1/auth/token")
+    def token(self, request):
+        user = self.identity.authenticate(body(request))
+        ttl = int(self.config.get("TOKEN_TTL_S", 3600))
+        return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
+                                                               ttl),
+                              "token_type": "Bearer", "expires_in": ttl, "user": user})
+
+    @http("GET", "/v1/me")
+    def me(self, request):
+        return json_response(self.identity.get_user(self.actor(request)["id"]))
+
+    @http("GET", "/v1/categories")
+    def categories(self, request):
+        self.actor(request)
+        return json_response({"items": self.intake.list_categories()})
+
+    @http("GET", "/v1/units")
+    def units(self, request):
+        auth.require_role(self.actor(request), *STAFF)
+        return json_response({"items": self.dispatch.list_units()})
+
+    @http("POST", "/v1/uploads")
+    def create_upload(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *UPLOADERS)
+        return json_response(self.intake.create_upload(actor, body(request)), 201)
+
+    @http("POST", "/v1/reports")
+    def submit_report(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *REPORTERS)
+        report = self.intake.submit_report(actor, body(request))
+        return json_response(report, 201, {"Location": f"/v1/reports/{report['id']}"})
+
+    @http("GET", "/v1/reports")
+    def list_reports(self, request):
+        actor = self.actor(request)
+        return json_response(self.intake.list_reports(
+            actor, request.args.get("cursor"), request.args.get("limit")))
+
+    @http("GET", "/v1/reports/<string:report_id>")
+    def get_report(self, request, report_id):
+        actor = self.actor(request)
+        report = self.intake.get_report(actor, report_id)
+        case = self.dispatch.case_for_report(actor, report_id)
+        report["case"] = ({"id": case["id"], "status": case["status"],
+                           "status_zh": case["status_zh"]} if case else None)
+        return json_response(report)
+
+    @http("GET", "/v1/cases")
+    def list_cases(self, request):
+        actor = self.actor(request)
+        return json_response(self.dispatch.list_cases(actor, request.args.to_dict()))
+
+    @http("GET", "/v1/cases/<string:case_id>")
+    def get_case(self, request, case_id):
+        return json_response(self.dispatch.get_case(self.actor(request), case_id))
+
+    @http("POST", "/v1/cases/<string:case_id>/actions")
+    def act(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *CASE_WORKERS)
+        action = body(request)
+        if action.get("attachments") and isinstance(action["attachments"], list):
+            # The handler's photos are objects like any other: same presence/type checks.
+            self.intake.check_attachments(actor["id"], action["attachments"])
+        return json_response(self.dispatch.act(actor, case_id, action))
+
+    @http("GET", "/v1/cases/<string:case_id>/timeline")
+    def timeline(self, request, case_id):
+        return json_response(self.dispatch.timeline(self.actor(request), case_id))
+
+    @http("POST", "/v1/cases/<string:case_id>/feedback")
+    def feedback(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, "resident", "patroller")
+        return json_response(self.dispatch.give_feedback(actor, case_id, body(request)))

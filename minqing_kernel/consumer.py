@@ -1,0 +1,193 @@
+"""Consuming events: one entrypoint, `@consume_event`, for every event handler.
+
+Why not nameko's `@event_handler`: it decodes the body before our code sees it, so a
+malformed message raises inside kombu and the consumer reconnects and receives it
+again, forever; and it acks a message whose handler failed, which loses it. Here:
+
+- the raw message is read with the CloudEvents SDK and validated against its schema; a
+  message that is not a valid event of a known type is published to the dead-letter
+  exchange with the reason in its headers, and only then acked;
+- a handler that raises gets the message back (requeued). Queues are quorum queues with
+  a delivery limit, so a message that keeps failing is dead-lettered by the broker after
+  that many attempts (reason `delivery_limit`) instead of blocking the queue;
+- the handler itself uses `self.db.handling(consumer, event)` so its effects and the
+  record of the event id commit together (exactly-once effect).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+
+import eventlet
+from kombu import Exchange, Queue
+from nameko.containers import ContainerBeingKilled
+from nameko.extensions import Entrypoint
+from nameko.messaging import QueueConsumer
+from sqlalchemy.exc import DBAPIError
+
+from minqing_kernel import events as ev
+from minqing_kernel import metrics as m
+from minqing_kernel.outbox import (
+    DEAD_LETTER_EXCHANGE,
+    ConfirmingPublisher,
+    PublishFailed,
+)
+
+log = logging.getLogger(__name__)
+
+DELIVERY_LIMIT = 10
+TRANSIENT_BACKOFF_S = 1.0
+
+def consumer_queue(service: str, source_service: str, event_type: str, method: str) -> Queue:
+    return Queue(
+        f"{service}.{method}",
+        exchange=Exchange(f"{source_service}.events", type="topic", durable=True),
+        routing_key=event_type,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": service,
+        },
+    )
+
+
+def dead_letter_queue(service: str) -> Queue:
+    return Queue(f"{service}.dead-letter",
+                 exchange=Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True),
+                 routing_key=service, durable=True)
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, but handing the undecoded message to the entrypoint."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue],
+                                    on_message=partial(self.handle_raw, provider))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def handle_raw(self, provider, message):
+        self.container.spawn_managed_thread(partial(provider.handle_raw, message),
+                                            identifier=f"consume[{provider.queue.name}]")
+
+
+class EventConsumer(Entrypoint):
+    queue_consumer = RawQueueConsumer()
+
+    def __init__(self, source_service: str, event_type: str, **kwargs):
+        self.source_service = source_service
+        self.event_type = event_type
+        super().__init__(**kwargs)
+
+    def setup(self):
+        service = self.container.service_name
+        self.consumer_name = f"{service}.{self.method_name}"
+        self.queue = consumer_queue(service, self.source_service, self.event_type,
+                                    self.method_name)
+        self.dlq = dead_letter_queue(service)
+        self.dead_letters = ConfirmingPublisher(self.container.config["AMQP_URI"])
+        self.queue_consumer.register_provider(self)
+
+    def start(self):
+        with self.queue_consumer.connection as conn:
+            self.dlq(conn.default_channel).declare()
+
+    def stop(self):
+        self.queue_consumer.unregister_provider(self)
+        self.dead_letters.close()
+
+    def handle_raw(self, message):
+        try:
+            event = ev.from_message(message.content_type, message.headers, message.body)
+            if event.type != self.event_type:
+                raise ev.EventRejected("unexpected-type",
+                                       f"{event.type} on a queue bound to {self.event_type}")
+        except ev.EventRejected as rejected:
+            self.dead_letter(message, rejected.reason, rejected.detail)
+            return
+        context = {"correlation_id": event.correlation_id} if event.correlation_id else {}
+        started = time.perf_counter()
+        try:
+            self.container.spawn_worker(
+                self, (event,), {}, context_data=context,
+                handle_result=partial(self.handle_result, message, event, started))
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, event, started, worker_ctx, result=None, exc_info=None):
+        m.EVENT_HANDLE_SECONDS.labels(self.consumer_name).observe(time.perf_counter() - started)
+        if exc_info is None:
+            m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "ok").inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        exc = exc_info[1]
+        m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "error").inc()
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated or _is_transient(exc):
+            # The database is away: wait a little before the redelivery, so a restart of
+            # PostgreSQL costs a few attempts, not all of them.
+            eventlet.sleep(TRANSIENT_BACKOFF_S)
+        log.error("%s failed on event %s (%s); requeued, attempt limit %d: %r",
+                  self.consumer_name, event.id, event.type, DELIVERY_LIMIT, exc)
+        self.queue_consumer.requeue_message(message)
+        return result, exc_info
+
+    def dead_letter(self, message, reason: str, detail: str) -> None:
+        headers = dict(message.headers or {})
+        headers.update({
+            "x-minqing-reason": reason,
+            "x-minqing-detail": detail[:1000],
+            "x-minqing-consumer": self.consumer_name,
+            "x-minqing-original-exchange": message.delivery_info.get("exchange", ""),
+            "x-minqing-original-routing-key": message.delivery_info.get("routing_key", ""),
+            "x-minqing-original-content-type": message.content_type or "",
+        })
+        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        try:
+            self.dead_letters.publish(
+                [(DEAD_LETTER_EXCHANGE, self.container.service_name, body, headers)])
+        except PublishFailed as exc:
+            log.error("could not dead-letter a message on %s (%s); requeued: %s",
+                      self.consumer_name, reason, exc)
+            eventlet.sleep(TRANSIENT_BACKOFF_S)
+            self.queue_consumer.requeue_message(message)
+            return
+        m.DEAD_LETTERED.labels(self.consumer_name, reason).inc()
+        log.warning("dead-lettered a message on %s: %s: %s", self.consumer_name, reason, detail)
+        self.queue_consumer.ack_message(message)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+    return isinstance(exc, OperationalError)
+
+
+consume_event = EventConsumer.decorator
+
+
+def declare_topology(service_cls: type, amqp_uri: str) -> list[str]:
+    """Declare the queues of every @consume_event of a service, and its dead-letter queue.
+
+    Provisioning calls this before any service starts: an event published before its
+    consumer's queue exists would be dropped by the broker.
+    """
+    import inspect
+
+    from kombu import Connection
+
+    declared = []
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        dead_letter_queue(service_cls.name)(channel).declare()
+        for name, member in inspect.getmembers(service_cls, inspect.isfunction):
+            for entrypoint in getattr(member, "nameko_entrypoints", ()):
+                if isinstance(entrypoint, EventConsumer):
+                    queue = consumer_queue(service_cls.name, entrypoint.source_service,
+                                           entrypoint.event_type, name)
+                    queue(channel).declare()
+                    declared.append(queue.name)
+    return declared

@@ -1,0 +1,181 @@
+"""Database access: one engine per service, one unit of work per transaction.
+
+A unit of work wraps one SQLAlchemy session. Events emitted during it are written to
+the service's outbox table in the same commit, which is what makes "state changed" and
+"event will be published" one fact. A consumer's unit of work also records the id of the
+event it handles in the same commit, so a redelivered event has no second effect.
+
+Each service owns one PostgreSQL schema; the kernel's two tables (`outbox`,
+`processed_events`) live in it beside the service's own.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql as pg
+
+from minqing_kernel import events as ev
+from minqing_kernel import faults
+
+log = logging.getLogger(__name__)
+
+
+def check_wait_func() -> None:
+    """psycopg's C wait function blocks the eventlet hub (see STACK-NOTES); refuse to run so."""
+    if os.environ.get("PSYCOPG_WAIT_FUNC") != "wait_select":
+        raise RuntimeError("PSYCOPG_WAIT_FUNC=wait_select must be set in the environment of "
+                           "every nameko process, or DB calls block every other greenthread")
+
+
+def kernel_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Add the outbox and processed-events tables to a service's metadata."""
+    outbox = sa.Table(
+        "outbox", metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", pg.UUID(as_uuid=False), nullable=False, unique=True),
+        sa.Column("type", sa.String(120), nullable=False),
+        sa.Column("subject", sa.String(120)),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+    )
+    processed = sa.Table(
+        "processed_events", metadata,
+        sa.Column("consumer", sa.String(120), primary_key=True),
+        sa.Column("event_id", pg.UUID(as_uuid=False), primary_key=True),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+    return outbox, processed
+
+
+def make_engine(uri: str, pool_size: int) -> sa.Engine:
+    return sa.create_engine(uri, pool_size=pool_size, max_overflow=pool_size,
+                            pool_pre_ping=True, pool_recycle=1800)
+
+
+class UnitOfWork:
+    """One transaction. `emit` queues an event; `commit` writes state and outbox together."""
+
+    def __init__(self, session: orm.Session, service: str, outbox: sa.Table,
+                 processed: sa.Table, on_commit: Callable[[], None],
+                 correlation_id: str | None = None):
+        self.session = session
+        self.service = service
+        self._outbox = outbox
+        self._processed = processed
+        self._on_commit = on_commit
+        self.correlation_id = correlation_id
+        self.events: list[ev.Event] = []
+
+    def emit(self, entity_verb: str, subject: str, data: dict, version: int = 1) -> ev.Event:
+        event = ev.new_event(self.service, ev.event_type(entity_verb, version), subject, data,
+                             self.correlation_id)
+        self.events.append(event)
+        return event
+
+    def first_time(self, consumer: str, event_id: str) -> bool:
+        """Record that `consumer` handles `event_id`; False if it already had (a redelivery)."""
+        stmt = (pg.insert(self._processed).values(consumer=consumer, event_id=event_id)
+                .on_conflict_do_nothing().returning(self._processed.c.event_id))
+        return self.session.execute(stmt).first() is not None
+
+    def commit(self) -> None:
+        if self.events:
+            self.session.execute(sa.insert(self._outbox), [
+                {"event_id": e.id, "type": e.type, "subject": e.subject, "body": ev.to_body(e)}
+                for e in self.events])
+        faults.point(f"{self.service}.before_commit")
+        self.session.commit()
+        published, self.events = self.events, []
+        if published:
+            self._on_commit()
+
+    def rollback(self) -> None:
+        self.events = []
+        self.session.rollback()
+
+
+class Database(DependencyProvider):
+    """Gives each worker `self.db`: a factory of units of work on this service's schema.
+
+    It also runs the service's outbox relay, so that every process that can write an
+    event also publishes it; two instances share the outbox safely (SKIP LOCKED).
+    """
+
+    def __init__(self, metadata: sa.MetaData, outbox: sa.Table, processed: sa.Table):
+        self.metadata = metadata
+        self.outbox = outbox
+        self.processed = processed
+        self.engine: sa.Engine | None = None
+        self.relay = None
+
+    def setup(self) -> None:
+        from minqing_kernel.outbox import (
+            OutboxRelay,  # the relay needs the broker config
+        )
+
+        check_wait_func()
+        config = self.container.config
+        self.service = self.container.service_name
+        pool = int(config.get("max_workers", 10)) + 2
+        self.engine = make_engine(config["DB_URI"], pool)
+        self.sessions = orm.sessionmaker(self.engine, expire_on_commit=False)
+        self.relay = OutboxRelay(self.engine, self.outbox, self.service, config)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+
+    def stop(self) -> None:
+        self.relay.stop()
+        self.engine.dispose()
+
+    def kill(self) -> None:
+        self.relay.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> DatabaseHandle:
+        return DatabaseHandle(self, worker_ctx.context_data.get("correlation_id"))
+
+
+class DatabaseHandle:
+    """What a service method sees as `self.db`."""
+
+    def __init__(self, provider: Database, correlation_id: str | None):
+        self._p = provider
+        self.correlation_id = correlation_id
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._p.engine
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """Commits on a clean exit (only if the block did not), rolls back on an exception."""
+        session = self._p.sessions()
+        uow = UnitOfWork(session, self._p.service, self._p.outbox, self._p.processed,
+                         self._p.relay.wake, self.correlation_id)
+        try:
+            yield uow
+            if session.in_transaction() or uow.events:
+                uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def handling(self, consumer: str, event: ev.Event) -> Iterator[UnitOfWork | None]:
+        """A unit of work for handling `event` exactly once: yields None for a redelivery."""
+        self.correlation_id = event.correlation_id or self.correlation_id
+        with self.unit_of_work() as uow:
+            yield uow if uow.first_time(consumer, event.id) else None

@@ -1,0 +1,137 @@
+"""The event envelope: CloudEvents 1.0 in structured mode, with a JSON Schema per type.
+
+Every event is built and read here, with the CloudEvents SDK, so that an outside
+consumer holding only that SDK reads exactly what we write. The `data` of every type is
+validated against `contracts/events/<type>.json` when it is emitted and again when it is
+consumed: a producer bug fails in the producer's transaction, not in someone's queue.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from cloudevents.core.bindings.rabbitmq import (
+    RabbitMQMessage,
+    from_rabbitmq,
+    to_structured,
+)
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "cn.minqing."
+_FORMAT = JSONFormat()
+
+
+def contracts_dir() -> Path:
+    default = Path(__file__).resolve().parent.parent / "contracts"
+    return Path(os.environ.get("MINQING_CONTRACTS_DIR", default))
+
+
+def event_type(entity_verb: str, version: int = 1) -> str:
+    """`case.assigned` -> `cn.minqing.case.assigned.v1`."""
+    return f"{TYPE_PREFIX}{entity_verb}.v{version}"
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime
+    data: dict
+    correlation_id: str | None = None
+
+    @property
+    def service(self) -> str:
+        """The emitting service, from `source` = /minqing/<service>."""
+        return self.source.rsplit("/", 1)[-1]
+
+
+class EventRejected(Exception):
+    """A message that is not a valid event of a known type; the reason goes to the DLQ."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@cache
+def _validator(type_: str) -> jsonschema.protocols.Validator | None:
+    path = contracts_dir() / "events" / f"{type_}.json"
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def known_type(type_: str) -> bool:
+    return _validator(type_) is not None
+
+
+def validate_data(type_: str, data: Any) -> None:
+    validator = _validator(type_)
+    if validator is None:
+        raise EventRejected("unknown-type", f"no schema for event type {type_!r}")
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise EventRejected("schema-violation", f"{type_} data at {where}: {error.message}")
+
+
+def new_event(service: str, type_: str, subject: str | None, data: dict,
+              correlation_id: str | None = None) -> Event:
+    validate_data(type_, data)
+    return Event(id=str(uuid.uuid4()), type=type_, source=f"/minqing/{service}",
+                 subject=subject, time=datetime.now(UTC), data=data,
+                 correlation_id=correlation_id)
+
+
+def to_body(event: Event) -> bytes:
+    """The structured-mode JSON body, exactly as it goes on the wire."""
+    attributes = {
+        "id": event.id, "type": event.type, "source": event.source,
+        "time": event.time, "datacontenttype": "application/json",
+    }
+    if event.subject is not None:
+        attributes["subject"] = event.subject
+    if event.correlation_id:
+        attributes["correlationid"] = event.correlation_id
+    return to_structured(CloudEvent(attributes=attributes, data=event.data), _FORMAT).body
+
+
+def from_message(content_type: str | None, headers: dict | None, body: bytes) -> Event:
+    """Read and validate one broker message; raise EventRejected with a reason if it is not."""
+    if content_type != CONTENT_TYPE:
+        raise EventRejected("wrong-content-type",
+                            f"expected {CONTENT_TYPE}, got {content_type!r}")
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventRejected("not-json", str(exc)[:200]) from None
+    try:
+        ce = from_rabbitmq(RabbitMQMessage(headers={k: str(v) for k, v in (headers or {}).items()},
+                                           content_type=content_type, body=body), _FORMAT)
+    except Exception as exc:  # the SDK raises several types for a bad envelope
+        raise EventRejected("bad-envelope", str(exc)[:300]) from None
+    type_ = ce.get_type()
+    if not type_.startswith(TYPE_PREFIX) or not known_type(type_):
+        raise EventRejected("unknown-type", f"no schema for event type {type_!r}")
+    data = ce.get_data()
+    validate_data(type_, data)
+    time = ce.get_time() or datetime.now(UTC)
+    return Event(id=ce.get_id(), type=type_, source=ce.get_source(), subject=ce.get_subject(),
+                 time=time, data=data, correlation_id=ce.get_extension("correlationid"))

@@ -1,0 +1,66 @@
+"""The object store (MinIO in production, any S3-compatible server here) as a dependency.
+
+Two clients: one for the services' own calls (internal endpoint) and one that signs
+presigned URLs for the phone, whose host must be the endpoint the phone can reach. The
+region is fixed so that signing a URL never needs a round trip to the server.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from minio import Minio
+from minio.error import S3Error
+from nameko.extensions import DependencyProvider
+
+REGION = "us-east-1"
+
+
+def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Minio:
+    url = urlparse(endpoint_url)
+    return Minio(url.netloc, access_key=access_key, secret_key=secret_key,
+                 secure=url.scheme == "https", region=REGION)
+
+
+class Store:
+    def __init__(self, config: dict):
+        s3 = config["S3"]
+        self.bucket = s3["BUCKET"]
+        self.client = make_client(s3["ENDPOINT"], s3["ACCESS_KEY"], s3["SECRET_KEY"])
+        self.public = make_client(s3.get("PUBLIC_ENDPOINT") or s3["ENDPOINT"],
+                                  s3["ACCESS_KEY"], s3["SECRET_KEY"])
+
+    def presigned_put(self, key: str, expires: timedelta) -> str:
+        return self.public.presigned_put_object(self.bucket, key, expires=expires)
+
+    def presigned_get(self, key: str, expires: timedelta) -> str:
+        return self.public.presigned_get_object(self.bucket, key, expires=expires)
+
+    def stat(self, key: str):
+        """The object's metadata, or None if there is no such object."""
+        try:
+            return self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+
+    def head_bytes(self, key: str, length: int = 32) -> bytes:
+        response = self.client.get_object(self.bucket, key, offset=0, length=length)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def ensure_bucket(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            self.client.make_bucket(self.bucket)
+
+
+class ObjectStore(DependencyProvider):
+    def setup(self) -> None:
+        self.store = Store(self.container.config)
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return self.store

@@ -1,0 +1,44 @@
+"""Cursor pagination, one way for every list: an opaque cursor over a monotonic `seq`."""
+from __future__ import annotations
+
+import base64
+
+from minqing_kernel.errors import BadRequest
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The cursor is not one this API returned.",
+                         "分页游标无效，请使用接口返回的 next_cursor。",
+                         code="bad-cursor") from None
+
+
+def clamp_limit(limit: int | str | None) -> int:
+    try:
+        value = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
+    except (TypeError, ValueError):
+        raise BadRequest("limit must be a whole number.", "limit 必须是整数。",
+                         code="bad-limit") from None
+    return max(1, min(MAX_LIMIT, value))
+
+
+def page(rows: list, limit: int, view) -> dict:
+    """rows: up to limit+1 rows with a `seq`; the extra one only says there is more."""
+    items = rows[:limit]
+    more = len(rows) > limit
+    return {"items": [view(r) for r in items],
+            "next_cursor": encode_cursor(items[-1].seq) if more and items else None}

@@ -1,0 +1,120 @@
+"""HTTP for every service: one entrypoint that speaks problem+json, and ops endpoints.
+
+`http` replaces nameko's: a Problem becomes its RFC 9457 body, anything unexpected a
+500 problem (logged with its traceback, never shown), and unknown routes or methods
+get problem bodies too. `OpsEndpoints` is mixed into every service for `/metrics`,
+`/health/live` and `/health/ready`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import sqlalchemy as sa
+from kombu import Connection
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from minqing_kernel.errors import TITLES, Problem
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_DETAILS = {
+    404: ("No such resource; see /v1/openapi.json for the API.",
+          "没有这个资源，请查看 /v1/openapi.json 中的接口说明。"),
+    405: ("This resource does not support that method.", "该资源不支持此请求方式。"),
+}
+
+
+def json_response(body, status: int = 200, headers: dict | None = None,
+                  mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                    mimetype=mimetype, headers=headers)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return json_response(problem.to_problem(instance), problem.status, headers, PROBLEM_JSON)
+
+
+def status_problem(status: int) -> Response:
+    title_en, title_zh = TITLES.get(status, ("Error", "错误"))
+    detail_en, detail_zh = STATUS_DETAILS.get(status, (title_en, title_zh))
+    body = {"type": f"/problems/http-{status}", "title": title_en, "title_zh": title_zh,
+            "status": status, "detail": detail_en, "detail_zh": detail_zh}
+    return json_response(body, status, mimetype=PROBLEM_JSON)
+
+
+class ProblemWsgiApp(WsgiApp):
+    """nameko's WSGI app, but routing errors (404, 405) answer in problem+json."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            response = status_problem(exc.code or 500)
+        return response(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ProblemWsgiApp(self)
+
+    def context_data_from_headers(self, request):
+        return {"correlation_id": request.headers.get("X-Request-Id") or str(uuid.uuid4())}
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    server = ProblemWebServer()
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, Problem):
+            return problem_response(exc)
+        if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
+            return status_problem(exc.code)
+        log.error("unexpected error in %s: %r", self.method_name, exc, exc_info=exc)
+        return status_problem(500)
+
+
+http = HttpEntrypoint.decorator
+
+
+class OpsEndpoints:
+    """Mixin: /metrics and health. Readiness checks the broker, and the database if the
+    service has one (`self.db`); it expects `self.config`."""
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @http("GET", "/health/live")
+    def live(self, request):
+        return json_response({"status": "live"})
+
+    @http("GET", "/health/ready")
+    def ready(self, request):
+        checks = {"broker": "ok"}
+        if getattr(self, "db", None) is not None:
+            checks["database"] = "ok"
+            try:
+                with self.db.engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:
+                checks["database"] = f"down: {type(exc).__name__}"
+        try:
+            with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+        except Exception as exc:
+            checks["broker"] = f"down: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ready" if ok else "not-ready", "checks": checks},
+                             200 if ok else 503)

@@ -1,0 +1,109 @@
+"""dispatch's tables, in the PostgreSQL schema `dispatch`."""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from minqing_kernel.db import kernel_tables
+
+metadata = sa.MetaData(schema="dispatch")
+outbox, processed_events = kernel_tables(metadata)
+
+units = sa.Table(
+    "units", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # community, department, social_org, ...
+    sa.Column("name_zh", sa.String(100), nullable=False),
+    sa.Column("name_en", sa.String(120), nullable=False),
+    sa.Column("leader_id", sa.String(64)),
+)
+
+communities = sa.Table(
+    "communities", metadata,
+    sa.Column("id", sa.String(64), sa.ForeignKey("dispatch.units.id"), primary_key=True),
+    sa.Column("boundary", pg.JSONB, nullable=False),  # a GeoJSON Polygon, [lon, lat]
+)
+
+grids = sa.Table(
+    "grids", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("dispatch.units.id"),
+              nullable=False),
+    sa.Column("name_zh", sa.String(100), nullable=False),
+    sa.Column("leader_id", sa.String(64)),
+)
+
+routing_rules = sa.Table(
+    "routing_rules", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("category", sa.String(40), nullable=False),   # '*' = any
+    sa.Column("community", sa.String(64), nullable=False),  # '*' = any
+    sa.Column("unit_id", sa.String(64), sa.ForeignKey("dispatch.units.id"), nullable=False),
+    sa.Column("reason_zh", sa.String(200), nullable=False),
+    sa.Column("reason_en", sa.String(200), nullable=False),
+    sa.UniqueConstraint("category", "community"),
+)
+
+category_sla = sa.Table(
+    "category_sla", metadata,
+    sa.Column("category", sa.String(40), primary_key=True),
+    sa.Column("accept_hours", sa.Float, nullable=False),
+    sa.Column("resolve_hours", sa.Float, nullable=False),
+)
+
+cases = sa.Table(
+    "cases", metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("category", sa.String(40), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("address", sa.String(200)),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("attachments", pg.JSONB, nullable=False),
+    sa.Column("reporter_ids", pg.ARRAY(sa.String(64)), nullable=False),
+    sa.Column("report_ids", pg.ARRAY(pg.UUID(as_uuid=False)), nullable=False),
+    sa.Column("community_id", sa.String(64)),
+    sa.Column("suggested_unit_id", sa.String(64)),
+    sa.Column("suggestion_reason_zh", sa.String(200)),
+    sa.Column("suggestion_reason_en", sa.String(200)),
+    sa.Column("unit_id", sa.String(64)),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("accept_due_at", sa.DateTime(timezone=True)),
+    sa.Column("resolve_due_at", sa.DateTime(timezone=True)),
+    sa.Column("result", sa.Text),
+    sa.Column("result_attachments", pg.JSONB),
+    sa.Column("rating", sa.SmallInteger),
+    sa.Column("feedback", sa.Text),
+    sa.Column("trail_head", sa.String(64), nullable=False),  # hash of the newest trail entry
+    sa.Column("trail_length", sa.Integer, nullable=False),
+)
+
+case_reports = sa.Table(
+    "case_reports", metadata,
+    # One case per report, enforced by the database too: the second line of defence
+    # behind processed_events against a report opening two cases.
+    sa.Column("report_id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("case_id", pg.UUID(as_uuid=False),
+              sa.ForeignKey("dispatch.cases.id", deferrable=True, initially="DEFERRED"),
+              nullable=False),
+)
+
+case_trail = sa.Table(
+    "case_trail", metadata,
+    sa.Column("case_id", pg.UUID(as_uuid=False), sa.ForeignKey("dispatch.cases.id"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("actor_role", sa.String(20), nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("from_status", sa.String(20)),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("unit_id", sa.String(64)),
+    sa.Column("note", sa.Text),
+    sa.Column("attachments", pg.JSONB, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

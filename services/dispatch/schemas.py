@@ -1,0 +1,66 @@
+"""What crosses dispatch's boundary: action requests and feedback in, cases out."""
+from marshmallow import Schema, fields, validate
+
+from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
+
+
+class ActionRequest(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(sorted(ACTIONS)))
+    unit_id = fields.String(validate=validate.Length(min=1, max=64))
+    note = fields.String(validate=validate.Length(max=2000))
+    result = fields.String(validate=validate.Length(max=2000))
+    attachments = fields.List(fields.String(validate=validate.Length(min=1, max=300)),
+                              load_default=list, validate=validate.Length(max=9))
+
+
+class FeedbackRequest(Schema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
+    comment = fields.String(validate=validate.Length(max=1000))
+
+
+class CaseQuery(Schema):
+    status = fields.String(validate=validate.OneOf(sorted(STATUS_ZH)))
+    cursor = fields.String(validate=validate.Length(max=100))
+    limit = fields.Integer(validate=validate.Range(1, 100))
+
+
+class CaseView(Schema):
+    id = fields.String()
+    status = fields.String()
+    status_zh = fields.Function(lambda c: STATUS_ZH[c.status])
+    category = fields.String()
+    description = fields.String()
+    address = fields.String(allow_none=True)
+    location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})
+    channel = fields.String()
+    attachments = fields.Raw()
+    report_ids = fields.List(fields.String())
+    reporter_ids = fields.List(fields.String())
+    community_id = fields.String(allow_none=True)
+    suggested_unit_id = fields.String(allow_none=True)
+    suggestion_reason = fields.Function(
+        lambda c: {"zh": c.suggestion_reason_zh, "en": c.suggestion_reason_en})
+    unit_id = fields.String(allow_none=True)
+    opened_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    accept_due_at = fields.DateTime(format="iso", allow_none=True)
+    resolve_due_at = fields.DateTime(format="iso", allow_none=True)
+    result = fields.String(allow_none=True)
+    result_attachments = fields.Raw(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    feedback = fields.String(allow_none=True)
+
+
+class TrailEntryView(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime(format="iso")
+    action = fields.String()
+    action_zh = fields.Function(lambda e: ACTION_ZH.get(e.action, e.action))
+    actor_id = fields.String()
+    actor_role = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    unit_id = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    attachments = fields.Raw()
+    hash = fields.String()

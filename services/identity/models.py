@@ -1,0 +1,21 @@
+"""identity's tables, in the PostgreSQL schema `identity`."""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from minqing_kernel.db import kernel_tables
+
+metadata = sa.MetaData(schema="identity")
+outbox, processed_events = kernel_tables(metadata)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(100), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("roles", pg.ARRAY(sa.String(20)), nullable=False),
+    sa.Column("unit_id", sa.String(64)),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+)

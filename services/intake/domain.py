@@ -1,0 +1,147 @@
+"""Rules for what a report may be: plain functions, no I/O."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from shapely.geometry import Point, shape
+from shapely.prepared import prep
+
+from minqing_kernel.errors import Forbidden, Invalid, TooLarge
+
+MB = 1024 * 1024
+
+# What a phone may upload, and how much. Photos are what most reports carry; short
+# videos and voice notes are allowed but capped so a cheap phone on 4G can send them.
+MEDIA = {
+    "image/jpeg": ("photo", "jpg", 10 * MB),
+    "image/png": ("photo", "png", 10 * MB),
+    "image/webp": ("photo", "webp", 10 * MB),
+    "image/heic": ("photo", "heic", 10 * MB),
+    "video/mp4": ("video", "mp4", 100 * MB),
+    "video/quicktime": ("video", "mov", 100 * MB),
+    "audio/mp4": ("voice", "m4a", 10 * MB),
+    "audio/mpeg": ("voice", "mp3", 10 * MB),
+    "audio/aac": ("voice", "aac", 10 * MB),
+    "audio/amr": ("voice", "amr", 10 * MB),
+}
+
+# The first bytes of each type, so a text file renamed .jpg is refused at submission.
+MAGIC = {
+    "image/jpeg": [(0, b"\xff\xd8\xff")],
+    "image/png": [(0, b"\x89PNG\r\n\x1a\n")],
+    "image/webp": [(8, b"WEBP")],
+    "image/heic": [(4, b"ftyp")],
+    "video/mp4": [(4, b"ftyp")],
+    "video/quicktime": [(4, b"ftyp"), (4, b"moov"), (4, b"wide"), (4, b"mdat")],
+    "audio/mp4": [(4, b"ftyp")],
+    "audio/mpeg": [(0, b"ID3"), (0, b"\xff\xfb"), (0, b"\xff\xf3"), (0, b"\xff\xf2")],
+    "audio/aac": [(0, b"\xff\xf1"), (0, b"\xff\xf9")],
+    "audio/amr": [(0, b"#!AMR")],
+}
+
+KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
+MAX_ATTACHMENTS = 9
+CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol"}
+
+
+def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
+    """(kind, extension, limit) for an allowed upload, or a problem saying why not."""
+    rule = MEDIA.get(content_type)
+    if rule is None:
+        allowed = ", ".join(sorted(MEDIA))
+        raise Invalid(f"Files of type {content_type} cannot be attached; allowed: {allowed}.",
+                      f"不支持上传 {content_type} 类型的文件；支持：{allowed}。",
+                      code="unsupported-media-type")
+    if size > rule[2]:
+        raise TooLarge(f"A {rule[0]} may be at most {rule[2] // MB} MB; this one is "
+                       f"{size / MB:.1f} MB.",
+                       f"{KIND_ZH[rule[0]]}最大 "
+                       f"{rule[2] // MB} MB，当前文件 {size / MB:.1f} MB。",
+                       code="attachment-too-large")
+    return rule
+
+
+def upload_key(owner_id: str, content_type: str) -> str:
+    """Objects live under their uploader's prefix, which is how ownership is checked."""
+    ext = MEDIA[content_type][1]
+    return f"uploads/{owner_id}/{uuid.uuid4()}.{ext}"
+
+
+def owns_key(owner_id: str, key: str) -> bool:
+    return key.startswith(f"uploads/{owner_id}/") and ".." not in key
+
+
+def magic_matches(content_type: str, head: bytes) -> bool:
+    return any(head[offset:offset + len(sig)] == sig for offset, sig in MAGIC[content_type])
+
+
+@dataclass(frozen=True)
+class Attachment:
+    key: str
+    content_type: str
+    size: int
+
+
+def check_attachment(owner_id: str, key: str, stat, head: bytes | None) -> Attachment:
+    """stat: the object's metadata (None if absent); head: its first bytes."""
+    if not owns_key(owner_id, key):
+        raise Forbidden(f"Attachment {key} was not uploaded by you.",
+                        f"附件 {key} 不是您上传的。", code="attachment-not-yours")
+    if stat is None:
+        raise Invalid(f"Attachment {key} has not been uploaded; upload it to the URL from "
+                      "POST /v1/uploads first.",
+                      f"附件 {key} 尚未上传，请先通过 POST /v1/uploads 返回的地址上传。",
+                      code="attachment-missing")
+    content_type = (stat.content_type or "").split(";")[0].strip().lower()
+    media_rule(content_type, stat.size)
+    if head is None or not magic_matches(content_type, head):
+        raise Invalid(f"Attachment {key} is not really {content_type}.",
+                      f"附件 {key} 的内容与类型 {content_type} 不符。",
+                      code="attachment-wrong-type")
+    return Attachment(key, content_type, stat.size)
+
+
+class ServiceArea:
+    """The subdistrict's boundary, prepared once for fast point-in-polygon tests."""
+
+    def __init__(self, geojson: dict):
+        self._shape = prep(shape(geojson))
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self._shape.covers(Point(lon, lat))
+
+
+def check_location(area: ServiceArea, lat: float, lon: float) -> None:
+    if not area.contains(lat, lon):
+        raise Invalid(f"The location ({lat}, {lon}) is outside the service area of this "
+                      "platform (Wangjiang subdistrict).",
+                      f"位置（{lat}, {lon}）不在本平台服务范围（望江街道）内。",
+                      code="out-of-area")
+
+
+def check_category(categories: dict, code: str) -> None:
+    if code not in categories:
+        raise Invalid(f"Unknown category {code!r}; see GET /v1/categories.",
+                      f"未知的爆料类别 {code!r}，请查看 GET /v1/categories。",
+                      code="unknown-category")
+
+
+def channel_for(actor: dict, requested: str | None) -> str:
+    """The channel follows from who submits: residents use the app, operators take phone
+    calls, patrollers report from patrol. A patroller who is also a resident may choose."""
+    allowed = {CHANNEL_FOR_ROLE[r] for r in actor["roles"] if r in CHANNEL_FOR_ROLE}
+    if not allowed:
+        raise Forbidden("Your role cannot submit reports.", "您的角色不能提交爆料。")
+    if requested is None:
+        return "app" if "app" in allowed else sorted(allowed)[0]
+    if requested not in allowed:
+        raise Forbidden(f"Your role cannot submit reports on the {requested} channel.",
+                        f"您的角色不能通过 {requested} 渠道提交爆料。", code="channel-not-allowed")
+    return requested
+
+
+def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
+    if {"operator", "admin", "leader"} & set(actor["roles"]):
+        return True
+    return actor["id"] in (reporter_id, submitted_by)

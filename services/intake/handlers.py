@@ -1,0 +1,125 @@
+"""intake's use cases: each takes what it needs (a unit of work, the store) and a request."""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from minqing_kernel.errors import Forbidden, NotFound, invalid_from_marshmallow
+from minqing_kernel.pagination import clamp_limit, decode_cursor, page
+from services.intake import domain, models, schemas
+from services.intake.metrics import REPORTS_SUBMITTED
+
+UPLOAD_URL_TTL = timedelta(minutes=15)
+CATALOGUE_TTL_S = 60.0
+
+
+def load(schema, payload: dict, what_en: str, what_zh: str) -> dict:
+    try:
+        return schema.load(payload or {})
+    except ValidationError as err:
+        raise invalid_from_marshmallow(err, what_en, what_zh) from None
+
+
+class Catalogue:
+    """Categories and the service area, read from the DB at most once a minute."""
+
+    def __init__(self):
+        self._loaded_at = 0.0
+        self.categories: dict = {}
+        self.area: domain.ServiceArea | None = None
+
+    def fresh(self, session) -> Catalogue:
+        if time.monotonic() - self._loaded_at > CATALOGUE_TTL_S:
+            rows = session.execute(sa.select(models.categories).where(
+                models.categories.c.active)).all()
+            self.categories = {r.code: r for r in rows}
+            boundary = session.execute(sa.select(models.service_areas.c.boundary)).scalar()
+            self.area = domain.ServiceArea(boundary)
+            self._loaded_at = time.monotonic()
+        return self
+
+
+def create_upload(store, actor: dict, payload: dict) -> dict:
+    request = load(schemas.UploadRequest(), payload, "upload request", "上传请求")
+    kind, _, limit = domain.media_rule(request["content_type"], request["size"])
+    key = domain.upload_key(actor["id"], request["content_type"])
+    return {"object_key": key, "upload_url": store.presigned_put(key, UPLOAD_URL_TTL),
+            "method": "PUT", "headers": {"Content-Type": request["content_type"]},
+            "kind": kind, "max_size": limit,
+            "expires_in": int(UPLOAD_URL_TTL.total_seconds())}
+
+
+def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Attachment]:
+    checked = []
+    for key in dict.fromkeys(keys):  # a key listed twice is one attachment
+        stat = store.stat(key) if domain.owns_key(owner_id, key) else None
+        head = store.head_bytes(key) if stat is not None and stat.size else None
+        checked.append(domain.check_attachment(owner_id, key, stat, head))
+    return checked
+
+
+def submit_report(uow, store, catalogue: Catalogue, actor: dict, payload: dict) -> dict:
+    request = load(schemas.ReportSubmission(), payload, "report", "爆料")
+    cat = catalogue.fresh(uow.session)
+    domain.check_category(cat.categories, request["category"])
+    lat, lon = request["location"]["lat"], request["location"]["lon"]
+    domain.check_location(cat.area, lat, lon)
+    channel = domain.channel_for(actor, request.get("channel"))
+    attachments = check_attachments(store, actor["id"], request["attachments"])
+    phone = request.get("caller_phone") if channel == "phone" else None
+    row = {
+        "id": str(uuid.uuid4()),
+        # A phone caller has no account: the report is theirs by phone number.
+        "reporter_id": f"phone:{phone}" if phone else actor["id"],
+        "reporter_phone": phone,
+        "submitted_by": actor["id"],
+        "channel": channel,
+        "category": request["category"],
+        "description": request["description"],
+        "address": request.get("address"),
+        "lat": lat, "lon": lon,
+        "attachments": [a.__dict__ for a in attachments],
+        "submitted_at": datetime.now(UTC),
+    }
+    uow.session.execute(sa.insert(models.reports).values(**row))
+    uow.emit("report.submitted", row["id"], {
+        "report_id": row["id"], "reporter_id": row["reporter_id"], "channel": channel,
+        "category": row["category"], "description": row["description"],
+        "address": row["address"], "location": {"lat": lat, "lon": lon},
+        "attachments": row["attachments"], "submitted_at": row["submitted_at"].isoformat()})
+    uow.commit()
+    REPORTS_SUBMITTED.labels(row["category"], channel).inc()
+    return schemas.ReportView().dump(row)
+
+
+def get_report(uow, actor: dict, report_id: str) -> dict:
+    try:
+        uuid.UUID(report_id)
+    except ValueError:
+        raise NotFound(f"No report {report_id}.", f"爆料 {report_id} 不存在。") from None
+    row = uow.session.execute(sa.select(models.reports).where(
+        models.reports.c.id == report_id)).first()
+    if row is None:
+        raise NotFound(f"No report {report_id}.", f"爆料 {report_id} 不存在。")
+    if not domain.can_read_report(actor, row.reporter_id, row.submitted_by):
+        # Not 404: the resident should know the id is right but not theirs to read.
+        raise Forbidden("This report belongs to someone else.", "这条爆料属于其他人，您无权查看。")
+    return schemas.ReportView().dump(row)
+
+
+def list_reports(uow, actor: dict, cursor: str | None, limit) -> dict:
+    r = models.reports
+    limit = clamp_limit(limit)
+    query = sa.select(r).order_by(r.c.seq.desc()).limit(limit + 1)
+    if not {"operator", "admin", "leader"} & set(actor["roles"]):
+        query = query.where(sa.or_(r.c.reporter_id == actor["id"],
+                                   r.c.submitted_by == actor["id"]))
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(r.c.seq < after)
+    rows = uow.session.execute(query).all()
+    return page(rows, limit, schemas.ReportView().dump)

@@ -1,0 +1,42 @@
+"""intake's tables, in the PostgreSQL schema `intake`."""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from minqing_kernel.db import kernel_tables
+
+metadata = sa.MetaData(schema="intake")
+outbox, processed_events = kernel_tables(metadata)
+
+categories = sa.Table(
+    "categories", metadata,
+    sa.Column("code", sa.String(40), primary_key=True),
+    sa.Column("group", sa.String(20), nullable=False),
+    sa.Column("name_zh", sa.String(60), nullable=False),
+    sa.Column("name_en", sa.String(100), nullable=False),
+    sa.Column("rewarded_class", sa.String(20)),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+service_areas = sa.Table(
+    "service_areas", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name_zh", sa.String(60), nullable=False),
+    sa.Column("boundary", pg.JSONB, nullable=False),  # a GeoJSON Polygon, [lon, lat]
+)
+
+reports = sa.Table(
+    "reports", metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("reporter_id", sa.String(64), nullable=False),
+    sa.Column("reporter_phone", sa.String(20)),
+    sa.Column("submitted_by", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("category", sa.String(40), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("address", sa.String(200)),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("attachments", pg.JSONB, nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+)

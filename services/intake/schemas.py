@@ -1,0 +1,53 @@
+"""What crosses intake's boundary: RPC requests in, reports out."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow.utils import get_value
+
+from services.intake.domain import MAX_ATTACHMENTS
+
+
+class Location(Schema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
+
+
+class UploadRequest(Schema):
+    content_type = fields.String(required=True, validate=validate.Length(min=3, max=100))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    filename = fields.String(validate=validate.Length(max=200))
+
+
+class ReportSubmission(Schema):
+    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    description = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    location = fields.Nested(Location, required=True)
+    address = fields.String(validate=validate.Length(max=200), allow_none=True)
+    attachments = fields.List(fields.String(validate=validate.Length(min=1, max=300)),
+                              load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS))
+    channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol"]))
+    caller_phone = fields.String(validate=validate.Regexp(r"^1\d{10}$"))
+
+    @validates_schema
+    def phone_calls_need_a_number(self, data, **kwargs):
+        if data.get("channel") == "phone" and not data.get("caller_phone"):
+            raise ValidationError("required when channel is phone", "caller_phone")
+
+
+class AttachmentView(Schema):
+    key = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class ReportView(Schema):
+    id = fields.String()
+    reporter_id = fields.String()
+    channel = fields.String()
+    category = fields.String()
+    description = fields.String()
+    address = fields.String(allow_none=True)
+    location = fields.Method("_location")
+    attachments = fields.List(fields.Nested(AttachmentView))
+    submitted_at = fields.DateTime(format="iso")
+
+    def _location(self, report):
+        return {"lat": get_value(report, "lat"), "lon": get_value(report, "lon")}

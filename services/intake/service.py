@@ -1,0 +1,50 @@
+"""intake: reports in. Entrypoints only; the rules are in domain.py, the steps in handlers.py."""
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+
+from minqing_kernel.db import Database
+from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.objectstore import ObjectStore
+from minqing_kernel.web import OpsEndpoints
+from services.intake import handlers, models
+
+CATALOGUE = handlers.Catalogue()
+
+
+class IntakeService(OpsEndpoints):
+    name = "intake"
+    config = Config()
+    db = Database(models.metadata, models.outbox, models.processed_events)
+    store = ObjectStore()
+    timer = EntrypointTimer()
+
+    @rpc
+    def create_upload(self, actor: dict, request: dict) -> dict:
+        return handlers.create_upload(self.store, actor, request)
+
+    @rpc
+    def submit_report(self, actor: dict, submission: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.submit_report(uow, self.store, CATALOGUE, actor, submission)
+
+    @rpc
+    def get_report(self, actor: dict, report_id: str) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.get_report(uow, actor, report_id)
+
+    @rpc
+    def list_reports(self, actor: dict, cursor: str | None = None, limit: int | None = None):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_reports(uow, actor, cursor, limit)
+
+    @rpc
+    def list_categories(self) -> list[dict]:
+        with self.db.unit_of_work() as uow:
+            cat = CATALOGUE.fresh(uow.session)
+        return [{"code": c.code, "group": c.group, "name_zh": c.name_zh, "name_en": c.name_en,
+                 "rewarded_class": c.rewarded_class} for c in cat.categories.values()]
+
+    @rpc
+    def check_attachments(self, owner_id: str, keys: list[str]) -> list[dict]:
+        """For other services' attachments (a handler's result photos): same checks."""
+        return [a.__dict__ for a in handlers.check_attachments(self.store, owner_id, keys)]

