@@ -130,9 +130,11 @@ class GatewayService(OpsEndpoints):
         actor = self.actor(request)
         auth.require_role(actor, *CASE_WORKERS)
         action = body(request)
-        if action.get("attachments") and isinstance(action["attachments"], list):
-            # The handler's photos are objects like any other: same presence/type checks.
-            self.intake.check_attachments(actor["id"], action["attachments"])
+        if "attachments" in action:
+            # The handler's photos are checked like a resident's (present, theirs, really
+            # the type they claim) and reach dispatch described, as a report's do.
+            action["attachments"] = self.intake.check_attachments(actor["id"],
+                                                                  action["attachments"])
         return json_response(self.dispatch.act(actor, case_id, action))
 
     @http("GET", "/v1/cases/<string:case_id>/timeline")

@@ -27,6 +27,7 @@ from nameko.messaging import QueueConsumer
 from sqlalchemy.exc import DBAPIError
 
 from minqing_kernel import events as ev
+from minqing_kernel import faults
 from minqing_kernel import metrics as m
 from minqing_kernel.outbox import (
     DEAD_LETTER_EXCHANGE,
@@ -123,6 +124,7 @@ class EventConsumer(Entrypoint):
         m.EVENT_HANDLE_SECONDS.labels(self.consumer_name).observe(time.perf_counter() - started)
         if exc_info is None:
             m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "ok").inc()
+            faults.point(f"{self.consumer_name}.before_ack")
             self.queue_consumer.ack_message(message)
             return result, exc_info
         exc = exc_info[1]

@@ -21,4 +21,4 @@ def point(name: str) -> None:
     print(f"fault point {name} reached in pid {os.getpid()}; hanging until killed",
           file=sys.stderr, flush=True)
     while True:
-        time.sleep(3600)  # deliberately blocks the hub too: the process is frozen here
+        time.sleep(3600)  # green under nameko: only this worker waits to be killed

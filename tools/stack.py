@@ -245,7 +245,9 @@ def wait_ready(st: Settings, name: str, proc: subprocess.Popen | None = None,
     wait_until(ready, timeout, name)
 
 
-def stop_pid(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+def stop_pid(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 15,
+             keep_pidfile: bool = False) -> None:
+    """Signal a process group, wait up to `timeout` for it to end, then SIGKILL it."""
     try:
         pid = int(pidfile.read_text())
     except (FileNotFoundError, ValueError):
@@ -255,16 +257,30 @@ def stop_pid(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 15) -> N
     except ProcessLookupError:
         pidfile.unlink(missing_ok=True)
         return
+    if keep_pidfile:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     else:
         os.killpg(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Our own child lingers as a zombie until reaped: reap it, or it looks alive.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another process (make run): signal 0 tells
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def up(st: Settings) -> None:
@@ -276,10 +292,12 @@ def up(st: Settings) -> None:
 
 
 def down(st: Settings, include_s3: bool = True) -> None:
-    for svc in reversed(SERVICES):
-        stop_pid(st.run_dir / f"{svc.name}.pid")
-    if include_s3:
-        stop_pid(st.run_dir / "s3.pid")
+    names = [svc.name for svc in reversed(SERVICES)] + (["s3"] if include_s3 else [])
+    # Signal them all at once, then wait: each takes a few seconds to stop gracefully.
+    for name in names:
+        stop_pid(st.run_dir / f"{name}.pid", timeout=0, keep_pidfile=True)
+    for name in names:
+        stop_pid(st.run_dir / f"{name}.pid")
 
 
 def status(st: Settings) -> dict:

@@ -4,13 +4,20 @@ from marshmallow import Schema, fields, validate
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
 
 
+class Attachment(Schema):
+    """An object already checked by intake (present, owned, of an allowed type)."""
+    key = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
 class ActionRequest(Schema):
     action = fields.String(required=True, validate=validate.OneOf(sorted(ACTIONS)))
     unit_id = fields.String(validate=validate.Length(min=1, max=64))
     note = fields.String(validate=validate.Length(max=2000))
     result = fields.String(validate=validate.Length(max=2000))
-    attachments = fields.List(fields.String(validate=validate.Length(min=1, max=300)),
-                              load_default=list, validate=validate.Length(max=9))
+    attachments = fields.List(fields.Nested(Attachment), load_default=list,
+                              validate=validate.Length(max=9))
 
 
 class FeedbackRequest(Schema):

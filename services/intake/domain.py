@@ -1,6 +1,7 @@
 """Rules for what a report may be: plain functions, no I/O."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
         allowed = ", ".join(sorted(MEDIA))
         raise Invalid(f"Files of type {content_type} cannot be attached; allowed: {allowed}.",
                       f"不支持上传 {content_type} 类型的文件；支持：{allowed}。",
-                      code="unsupported-media-type")
+                      code="attachment-type-not-allowed")
     if size > rule[2]:
         raise TooLarge(f"A {rule[0]} may be at most {rule[2] // MB} MB; this one is "
                        f"{size / MB:.1f} MB.",
@@ -139,6 +140,12 @@ def channel_for(actor: dict, requested: str | None) -> str:
         raise Forbidden(f"Your role cannot submit reports on the {requested} channel.",
                         f"您的角色不能通过 {requested} 渠道提交爆料。", code="channel-not-allowed")
     return requested
+
+
+def caller_id(phone: str) -> str:
+    """A phone caller has no account; their reports share an id that does not reveal the
+    number to the units handling them (the number itself stays in intake)."""
+    return "caller-" + hashlib.sha256(f"minqing-caller:{phone}".encode()).hexdigest()[:16]
 
 
 def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:

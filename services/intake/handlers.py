@@ -54,6 +54,7 @@ def create_upload(store, actor: dict, payload: dict) -> dict:
 
 
 def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Attachment]:
+    keys = load(schemas.AttachmentKeys(), {"keys": keys}, "attachment list", "附件列表")["keys"]
     checked = []
     for key in dict.fromkeys(keys):  # a key listed twice is one attachment
         stat = store.stat(key) if domain.owns_key(owner_id, key) else None
@@ -73,8 +74,7 @@ def submit_report(uow, store, catalogue: Catalogue, actor: dict, payload: dict) 
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
         "id": str(uuid.uuid4()),
-        # A phone caller has no account: the report is theirs by phone number.
-        "reporter_id": f"phone:{phone}" if phone else actor["id"],
+        "reporter_id": domain.caller_id(phone) if phone else actor["id"],
         "reporter_phone": phone,
         "submitted_by": actor["id"],
         "channel": channel,

@@ -32,6 +32,11 @@ class ReportSubmission(Schema):
             raise ValidationError("required when channel is phone", "caller_phone")
 
 
+class AttachmentKeys(Schema):
+    keys = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+                       validate=validate.Length(max=MAX_ATTACHMENTS))
+
+
 class AttachmentView(Schema):
     key = fields.String()
     content_type = fields.String()

@@ -1,0 +1,93 @@
+"""The core loop, end to end: phone -> command center -> handler -> phone.
+
+gateway, identity, intake and dispatch run as real processes against the real
+RabbitMQ, PostgreSQL and S3 server (see tests/fixtures.py).
+"""
+import requests
+
+from tests.fixtures import JPEG, wait_for
+
+pytestmark = __import__("pytest").mark.integration
+
+
+def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
+    resident = stack.client("resident-zhang")
+    operator = stack.client("operator-chen")
+    handler = stack.client("handler-shibanqiao")
+
+    # Given a resident who photographs the problem and uploads it through a presigned URL
+    photo = resident.upload(JPEG)
+    stored = requests.get(resident.post("/v1/uploads", json={
+        "content_type": "image/jpeg", "size": 10}).json()["upload_url"].split("?")[0])
+    assert stored.status_code in (403, 404)  # the bucket is not public
+
+    # When she submits a report with it
+    r = resident.report(description="小区门口深夜烧烤摊油烟噪音扰民", attachments=[photo],
+                        address="始版桥直街 12 号")
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["attachments"][0]["key"] == photo
+    assert report["attachments"][0]["content_type"] == "image/jpeg"
+
+    # Then a case appears in the operator's screening queue with a suggested unit
+    def in_queue():
+        items = operator.get("/v1/cases", params={"status": "screening", "limit": 100}).json()
+        return next((c for c in items["items"] if report["id"] in c["report_ids"]), None)
+    case = wait_for(in_queue, what="the case in the screening queue")
+    assert case["suggested_unit_id"] == "comm-shibanqiao"
+    assert case["suggestion_reason"]["zh"]
+    assert resident.get(f"/v1/reports/{report['id']}").json()["case"]["status"] == "screening"
+
+    # When the operator assigns it to the suggested unit
+    r = operator.post(f"/v1/cases/{case['id']}/actions", json={"action": "assign"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "assigned" and r.json()["unit_id"] == "comm-shibanqiao"
+    assert r.json()["accept_due_at"]
+
+    # And the handler of that unit accepts it and resolves it with a photo of the result
+    assert handler.get("/v1/cases").json()["items"][-1]["id"] == case["id"]
+    r = handler.post(f"/v1/cases/{case['id']}/actions", json={"action": "accept"})
+    assert r.status_code == 200 and r.json()["resolve_due_at"], r.text
+    after = handler.upload(JPEG)
+    r = handler.post(f"/v1/cases/{case['id']}/actions", json={
+        "action": "resolve", "result": "已联系摊主，改为 21 点前收摊并加装油烟净化器",
+        "attachments": [after]})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved"
+    assert [a["key"] for a in r.json()["result_attachments"]] == [after]
+
+    # Then the resident sees every step on the timeline
+    timeline = resident.get(f"/v1/cases/{case['id']}/timeline").json()
+    steps = [(e["action"], e["to_status"]) for e in timeline["entries"]]
+    assert steps == [("open", "screening"), ("assign", "assigned"), ("accept", "accepted"),
+                     ("resolve", "resolved")]
+    assert timeline["entries"][3]["attachments"][0]["content_type"] == "image/jpeg"
+
+    # When she rates the outcome, the case closes
+    r = resident.post(f"/v1/cases/{case['id']}/feedback", json={"rating": 5, "comment": "满意"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["rating"] == 5
+    final = resident.get(f"/v1/cases/{case['id']}/timeline").json()
+    assert [e["to_status"] for e in final["entries"]][-1] == "closed"
+    assert resident.get(f"/v1/reports/{report['id']}").json()["case"]["status"] == "closed"
+
+    # And all five steps are in the append-only trail
+    assert stack.scalar("SELECT count(*) FROM dispatch.case_trail WHERE case_id = :c",
+                        c=case["id"]) == 5
+
+
+def test_every_service_is_ready_and_exposes_metrics(stack):
+    for name in ("gateway", "intake", "dispatch", "identity"):
+        base = stack.st.url(name)
+        assert requests.get(f"{base}/health/live").status_code == 200
+        ready = requests.get(f"{base}/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+        assert "minqing_entrypoint_seconds" in requests.get(f"{base}/metrics").text
+
+
+def test_submitted_reports_are_counted_in_intake_metrics(stack):
+    resident = stack.client("resident-li")
+    assert resident.report(category="hazard-rubbish",
+                           description="楼道口堆放建筑垃圾").status_code == 201
+    text = requests.get(f"{stack.st.url('intake')}/metrics").text
+    assert 'minqing_reports_submitted_total{category="hazard-rubbish",channel="app"}' in text
