@@ -12,11 +12,11 @@ from pathlib import Path
 
 import yaml
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 
 from gateway import auth
 from minqing_kernel.errors import BadRequest, Problem
 from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.rpc import RemoteService
 from minqing_kernel.web import OpsEndpoints, http, json_response
 
 OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
@@ -55,9 +55,9 @@ class GatewayService(OpsEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
-    identity = RpcProxy("identity")
-    intake = RpcProxy("intake")
-    dispatch = RpcProxy("dispatch")
+    identity = RemoteService("identity")
+    intake = RemoteService("intake")
+    dispatch = RemoteService("dispatch")
 
     def actor(self, request) -> dict:
         return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])

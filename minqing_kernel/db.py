@@ -59,8 +59,11 @@ def kernel_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
 
 
 def make_engine(uri: str, pool_size: int) -> sa.Engine:
+    # No pre-ping: it costs a round trip per transaction. A connection that died with a
+    # PostgreSQL restart fails its statement once and is discarded (SQLAlchemy invalidates
+    # the pool on disconnect errors); consumers requeue that event, callers may retry.
     return sa.create_engine(uri, pool_size=pool_size, max_overflow=pool_size,
-                            pool_pre_ping=True, pool_recycle=1800)
+                            pool_recycle=1800)
 
 
 class UnitOfWork:

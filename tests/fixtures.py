@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from tools import stack as stk
 
@@ -104,6 +105,17 @@ class Stack:
     def restart(self, name: str, **extra_env) -> None:
         stk.stop_pid(self.st.run_dir / f"{name}.pid")
         self.start(name, **extra_env)
+
+    def metric(self, service: str, name: str, **labels) -> float:
+        """The sum of a metric's samples matching `labels`, scraped from /metrics now."""
+        text = requests.get(f"{self.st.url(service)}/metrics", timeout=5).text
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in labels.items()):
+                    total += sample.value
+        return total
 
     def marker(self) -> Path:
         return self.st.run_dir / f"fault-{uuid.uuid4().hex}"

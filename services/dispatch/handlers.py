@@ -65,17 +65,17 @@ def _case_event(case, previous: str | None, action: str, actor: dict, role: str,
     return data
 
 
-def _append_trail(uow, case: dict, at: datetime, actor: dict, role: str, action: str,
-                  previous: str | None, note: str | None, attachments: list) -> dict:
+def _trail_entry(case: dict, at: datetime, actor: dict, role: str, action: str,
+                 previous: str | None, note: str | None, attachments: list) -> dict:
+    """The next trail row for `case`, chained to its head; also moves the case's head."""
     entry = {"case_id": case["id"], "seq": case["trail_length"] + 1, "at": at.isoformat(),
              "actor_id": actor["id"], "actor_role": role, "action": action,
              "from_status": previous, "to_status": case["status"], "unit_id": case["unit_id"],
              "note": note, "attachments": attachments}
-    prev_hash = case["trail_head"]
-    digest = domain.chain_hash(prev_hash, entry)
-    uow.session.execute(sa.insert(models.case_trail).values(
-        **{**entry, "at": at}, prev_hash=prev_hash, hash=digest))
-    return {"trail_head": digest, "trail_length": entry["seq"]}
+    row = {**entry, "at": at, "prev_hash": case["trail_head"],
+           "hash": domain.chain_hash(case["trail_head"], entry)}
+    case.update(trail_head=row["hash"], trail_length=row["seq"])
+    return row
 
 
 def open_case(uow, refdata: RefData, report: dict) -> str | None:
@@ -100,12 +100,11 @@ def open_case(uow, refdata: RefData, report: dict) -> str | None:
         "suggestion_reason_en": suggestion.reason_en, "unit_id": None,
         "opened_at": now, "updated_at": now, "trail_head": domain.GENESIS, "trail_length": 0,
     }
+    trail = _trail_entry(case, now, SYSTEM, "system", "open", None,
+                         f"report {report['report_id']}", [])
     # case_reports was claimed first (it is the gate); its FK is deferred to the commit.
     uow.session.execute(sa.insert(models.cases).values(**case))
-    case.update(_append_trail(uow, case, now, SYSTEM, "system", "open", None,
-                              f"report {report['report_id']}", []))
-    uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case_id).values(
-        trail_head=case["trail_head"], trail_length=case["trail_length"]))
+    uow.session.execute(sa.insert(models.case_trail).values(**trail))
     uow.emit("case.opened", case_id, _case_event(
         case, None, "open", SYSTEM, "system", suggested_unit_id=suggestion.unit_id,
         suggestion_reason={"zh": suggestion.reason_zh, "en": suggestion.reason_en}))
@@ -148,10 +147,11 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
     elif action in domain.REPORTER_ACTIONS:
         changes.update(rating=rating, feedback=feedback)
     case.update(changes)
-    case.update(_append_trail(uow, case, now, actor, role, action, previous,
-                              note or result or feedback, attachments or []))
+    trail = _trail_entry(case, now, actor, role, action, previous,
+                         note or result or feedback, attachments or [])
     uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"]).values(
         **changes, trail_head=case["trail_head"], trail_length=case["trail_length"]))
+    uow.session.execute(sa.insert(models.case_trail).values(**trail))
     extra = {}
     if action == "resolve":
         extra = {"result": result, "attachments": attachments or []}

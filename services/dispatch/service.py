@@ -1,11 +1,11 @@
 """dispatch: cases. Entrypoints only; rules in domain.py, steps in handlers.py."""
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from minqing_kernel.consumer import consume_event
 from minqing_kernel.db import Database
 from minqing_kernel.events import event_type
 from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
 from services.dispatch import handlers, models
 

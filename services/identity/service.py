@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from eventlet import tpool
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from minqing_kernel.db import Database
 from minqing_kernel.errors import NotFound, Unauthorized, invalid_from_marshmallow
 from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
 from services.identity import domain, models, schemas
 

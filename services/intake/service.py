@@ -1,10 +1,10 @@
 """intake: reports in. Entrypoints only; the rules are in domain.py, the steps in handlers.py."""
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from minqing_kernel.db import Database
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.objectstore import ObjectStore
+from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
 from services.intake import handlers, models
 

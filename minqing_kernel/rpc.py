@@ -1,0 +1,87 @@
+"""RPC between services: nameko's, without per-message publisher confirms, with a deadline.
+
+nameko confirms every RPC request and every reply, one broker round trip each way (see
+bench/: about a third of the gateway's and intake's CPU under load). An RPC caller
+already has the only guarantee that matters, the reply, so confirms add nothing but
+cost; what the caller does need is a deadline, which nameko 2's RpcProxy lacks (a call
+to a stopped service would wait forever). Events, which must not be lost, go through
+the outbox and its confirmed relay, never through here.
+"""
+from __future__ import annotations
+
+import eventlet
+from nameko.amqp.publish import Publisher
+from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy
+
+from minqing_kernel.errors import Unavailable
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class _UnconfirmedPublisher(Publisher):
+    use_confirms = False
+
+
+class _Responder(Responder):
+    publisher_cls = _UnconfirmedPublisher
+
+
+class _RpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        # nameko's, with our responder: the reply is sent, then the request acked.
+        from nameko.constants import (
+            AMQP_SSL_CONFIG_KEY,
+            AMQP_URI_CONFIG_KEY,
+            DEFAULT_SERIALIZER,
+            LOGIN_METHOD_CONFIG_KEY,
+            SERIALIZER_CONFIG_KEY,
+        )
+        from nameko.rpc import get_rpc_exchange
+
+        config = self.container.config
+        responder = _Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+                               config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+                               message, ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                               login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class _Rpc(Rpc):
+    rpc_consumer = _RpcConsumer()
+
+
+rpc = _Rpc.decorator
+
+
+class _Deadlined:
+    def __init__(self, proxy, service: str, timeout: float):
+        self._proxy, self._service, self._timeout = proxy, service, timeout
+
+    def __getattr__(self, method: str):
+        remote = getattr(self._proxy, method)
+
+        def call(*args, **kwargs):
+            try:
+                with eventlet.Timeout(self._timeout):
+                    return remote(*args, **kwargs)
+            except eventlet.Timeout:
+                raise Unavailable(
+                    f"The {self._service} service did not answer in {self._timeout:.0f}s; "
+                    "nothing was changed by this request if it did not arrive. Try again.",
+                    f"{self._service} 服务在 {self._timeout:.0f} 秒内未响应，请稍后重试。",
+                    code="service-timeout") from None
+        return call
+
+
+class RemoteService(RpcProxy):
+    """`intake = RemoteService("intake")`: RPC to another service, with a deadline."""
+
+    def __init__(self, target_service: str, **options):
+        options.setdefault("use_confirms", False)
+        super().__init__(target_service, **options)
+
+    def get_dependency(self, worker_ctx):
+        timeout = float(self.container.config.get("RPC_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+        return _Deadlined(super().get_dependency(worker_ctx), self.target_service, timeout)
