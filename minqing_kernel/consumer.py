@@ -10,8 +10,9 @@ again, forever; and it acks a message whose handler failed, which loses it. Here
 - a handler that raises gets the message back (requeued). Queues are quorum queues with
   a delivery limit, so a message that keeps failing is dead-lettered by the broker after
   that many attempts (reason `delivery_limit`) instead of blocking the queue;
-- the handler itself uses `self.db.handling(consumer, event)` so its effects and the
-  record of the event id commit together (exactly-once effect).
+- handlers take a list of events (a batch, see EventConsumer) and use
+  `self.db.handling(consumer, events)`, so their effects and the record of the event
+  ids commit together (exactly-once effect).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from kombu import Exchange, Queue
 from nameko.containers import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from minqing_kernel import events as ev
 from minqing_kernel import faults
@@ -64,6 +65,12 @@ def dead_letter_queue(service: str) -> Queue:
 class RawQueueConsumer(QueueConsumer):
     """nameko's queue consumer, but handing the undecoded message to the entrypoint."""
 
+    @property
+    def prefetch_count(self):
+        # A batching consumer must be able to hold a whole batch unacked.
+        return max([self.container.max_workers] +
+                   [2 * p.batch_size for p in self._providers])
+
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue],
@@ -78,11 +85,24 @@ class RawQueueConsumer(QueueConsumer):
 
 
 class EventConsumer(Entrypoint):
+    """Calls the decorated method with a list of events, at most `batch_size` at a time.
+
+    Batches amortise a transaction (BEGIN, the processed-events record, the outbox,
+    COMMIT) over many events: under load most round trips to the database disappear.
+    A batch waits at most `linger_s` for company, so a lone event is not held back. If
+    a batch fails, its events are retried one by one, so one bad event cannot sink its
+    neighbours; a single event that fails is requeued (and dead-lettered by the broker
+    after DELIVERY_LIMIT attempts).
+    """
+
     queue_consumer = RawQueueConsumer()
 
-    def __init__(self, source_service: str, event_type: str, **kwargs):
+    def __init__(self, source_service: str, event_type: str, batch_size: int = 1,
+                 linger_s: float = 0.005, **kwargs):
         self.source_service = source_service
         self.event_type = event_type
+        self.batch_size = batch_size
+        self.linger_s = linger_s
         super().__init__(**kwargs)
 
     def setup(self):
@@ -92,6 +112,8 @@ class EventConsumer(Entrypoint):
                                     self.method_name)
         self.dlq = dead_letter_queue(service)
         self.dead_letters = ConfirmingPublisher(self.container.config["AMQP_URI"])
+        self._pending: list = []
+        self._flush_timer = None
         self.queue_consumer.register_provider(self)
 
     def start(self):
@@ -111,25 +133,51 @@ class EventConsumer(Entrypoint):
         except ev.EventRejected as rejected:
             self.dead_letter(message, rejected.reason, rejected.detail)
             return
-        context = {"correlation_id": event.correlation_id} if event.correlation_id else {}
-        started = time.perf_counter()
+        self._pending.append((message, event))
+        if len(self._pending) >= self.batch_size:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = eventlet.spawn_after(self.linger_s, self._flush)
+
+    def _flush(self):
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            self._spawn(batch)
+
+    def _spawn(self, batch: list) -> None:
+        events = [event for _, event in batch]
+        correlation = next((e.correlation_id for e in events if e.correlation_id), None)
+        context = {"correlation_id": correlation} if correlation else {}
         try:
             self.container.spawn_worker(
-                self, (event,), {}, context_data=context,
-                handle_result=partial(self.handle_result, message, event, started))
+                self, (events,), {}, context_data=context,
+                handle_result=partial(self.handle_result, batch, time.perf_counter()))
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            for message, _ in batch:
+                self.queue_consumer.requeue_message(message)
 
-    def handle_result(self, message, event, started, worker_ctx, result=None, exc_info=None):
+    def handle_result(self, batch, started, worker_ctx, result=None, exc_info=None):
         m.EVENT_HANDLE_SECONDS.labels(self.consumer_name).observe(time.perf_counter() - started)
         if exc_info is None:
-            m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "ok").inc()
+            for _, event in batch:
+                m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "ok").inc()
             faults.point(f"{self.consumer_name}.before_ack")
-            self.queue_consumer.ack_message(message)
+            for message, _ in batch:
+                self.queue_consumer.ack_message(message)
             return result, exc_info
         exc = exc_info[1]
+        if len(batch) > 1:
+            log.warning("%s failed on a batch of %d (%r); retrying them one by one",
+                        self.consumer_name, len(batch), exc)
+            for item in batch:
+                self._spawn([item])
+            return result, exc_info
+        message, event = batch[0]
         m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "error").inc()
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated or _is_transient(exc):
+        if _is_transient(exc):
             # The database is away: wait a little before the redelivery, so a restart of
             # PostgreSQL costs a few attempts, not all of them.
             eventlet.sleep(TRANSIENT_BACKOFF_S)
@@ -164,8 +212,8 @@ class EventConsumer(Entrypoint):
 
 
 def _is_transient(exc: BaseException) -> bool:
-    from sqlalchemy.exc import OperationalError
-    return isinstance(exc, OperationalError)
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 consume_event = EventConsumer.decorator

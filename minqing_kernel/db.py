@@ -80,17 +80,24 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.events: list[ev.Event] = []
 
-    def emit(self, entity_verb: str, subject: str, data: dict, version: int = 1) -> ev.Event:
+    def emit(self, entity_verb: str, subject: str, data: dict, version: int = 1,
+             correlation_id: str | None = None) -> ev.Event:
+        """Queue an event for the outbox; `correlation_id` defaults to the request's."""
         event = ev.new_event(self.service, ev.event_type(entity_verb, version), subject, data,
-                             self.correlation_id)
+                             correlation_id or self.correlation_id)
         self.events.append(event)
         return event
 
-    def first_time(self, consumer: str, event_id: str) -> bool:
-        """Record that `consumer` handles `event_id`; False if it already had (a redelivery)."""
-        stmt = (pg.insert(self._processed).values(consumer=consumer, event_id=event_id)
+    def first_time(self, consumer: str, events: list[ev.Event]) -> list[ev.Event]:
+        """Record that `consumer` handles these events; return those it had not before
+        (a redelivered event is recorded already and is left out)."""
+        if not events:
+            return []
+        stmt = (pg.insert(self._processed)
+                .values([{"consumer": consumer, "event_id": e.id} for e in events])
                 .on_conflict_do_nothing().returning(self._processed.c.event_id))
-        return self.session.execute(stmt).first() is not None
+        fresh = set(self.session.execute(stmt).scalars())
+        return [e for e in events if e.id in fresh]
 
     def commit(self) -> None:
         if self.events:
@@ -177,8 +184,10 @@ class DatabaseHandle:
             session.close()
 
     @contextmanager
-    def handling(self, consumer: str, event: ev.Event) -> Iterator[UnitOfWork | None]:
-        """A unit of work for handling `event` exactly once: yields None for a redelivery."""
-        self.correlation_id = event.correlation_id or self.correlation_id
+    def handling(self, consumer: str,
+                 events: list[ev.Event]) -> Iterator[tuple[UnitOfWork, list[ev.Event]]]:
+        """One unit of work for a batch of events, and those not handled before."""
+        first = next((e.correlation_id for e in events if e.correlation_id), None)
+        self.correlation_id = first or self.correlation_id
         with self.unit_of_work() as uow:
-            yield uow if uow.first_time(consumer, event.id) else None
+            yield uow, uow.first_time(consumer, events)

@@ -9,13 +9,39 @@ the outbox and its confirmed relay, never through here.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import eventlet
-from nameko.amqp.publish import Publisher
+import nameko.amqp.publish
+from kombu import Connection
+from kombu.pools import producers
+from nameko.amqp.publish import DEFAULT_TRANSPORT_OPTIONS, Publisher
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy
 
 from minqing_kernel.errors import Unavailable
 
 DEFAULT_TIMEOUT_S = 10.0
+_connections: dict = {}
+
+
+@contextmanager
+def _get_producer(amqp_uri, confirms=True, ssl=None, login_method=None,
+                  transport_options=None):
+    """nameko's get_producer builds a kombu Connection object for every message it
+    publishes (URL parsing, environment detection: ~3% of a service's CPU under load).
+    The pooled producer it then takes is keyed by the connection's parameters, so one
+    Connection object per parameter set is equivalent, and cheap."""
+    options = dict(transport_options or DEFAULT_TRANSPORT_OPTIONS, confirm_publish=confirms)
+    key = (amqp_uri, repr(ssl), login_method, tuple(sorted(options.items())))
+    conn = _connections.get(key)
+    if conn is None:
+        conn = _connections[key] = Connection(amqp_uri, transport_options=options, ssl=ssl,
+                                              login_method=login_method)
+    with producers[conn].acquire(block=True) as producer:
+        yield producer
+
+
+nameko.amqp.publish.get_producer = _get_producer
 
 
 class _UnconfirmedPublisher(Publisher):

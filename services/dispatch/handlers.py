@@ -78,38 +78,53 @@ def _trail_entry(case: dict, at: datetime, actor: dict, role: str, action: str,
     return row
 
 
-def open_case(uow, refdata: RefData, report: dict) -> str | None:
-    """A new case for a submitted report; None if this report already has one."""
+def open_cases(uow, refdata: RefData, events: list) -> list[str]:
+    """A new case for each submitted report that has none yet; returns their ids.
+
+    Written as a batch (one statement per table) because this is the hot path: every
+    report in the city passes here once.
+    """
+    if not events:
+        return []
     ref = refdata.fresh(uow.session)
-    case_id = str(uuid.uuid4())
-    claimed = uow.session.execute(
-        pg.insert(models.case_reports).values(report_id=report["report_id"], case_id=case_id)
-        .on_conflict_do_nothing().returning(models.case_reports.c.case_id)).first()
-    if claimed is None:
-        return None
-    loc = report["location"]
-    suggestion = ref.router.suggest(report["category"], loc["lat"], loc["lon"])
+    planned = {e.data["report_id"]: (e, str(uuid.uuid4())) for e in events}
+    claimed = set(uow.session.execute(
+        pg.insert(models.case_reports)
+        .values([{"report_id": r, "case_id": c} for r, (_, c) in planned.items()])
+        .on_conflict_do_nothing().returning(models.case_reports.c.report_id)).scalars())
     now = datetime.now(UTC)
-    case = {
-        "id": case_id, "status": domain.SCREENING, "category": report["category"],
-        "description": report["description"], "address": report.get("address"),
-        "lat": loc["lat"], "lon": loc["lon"], "channel": report["channel"],
-        "attachments": report["attachments"], "reporter_ids": [report["reporter_id"]],
-        "report_ids": [report["report_id"]], "community_id": suggestion.community_id,
-        "suggested_unit_id": suggestion.unit_id, "suggestion_reason_zh": suggestion.reason_zh,
-        "suggestion_reason_en": suggestion.reason_en, "unit_id": None,
-        "opened_at": now, "updated_at": now, "trail_head": domain.GENESIS, "trail_length": 0,
-    }
-    trail = _trail_entry(case, now, SYSTEM, "system", "open", None,
-                         f"report {report['report_id']}", [])
-    # case_reports was claimed first (it is the gate); its FK is deferred to the commit.
-    uow.session.execute(sa.insert(models.cases).values(**case))
-    uow.session.execute(sa.insert(models.case_trail).values(**trail))
-    uow.emit("case.opened", case_id, _case_event(
-        case, None, "open", SYSTEM, "system", suggested_unit_id=suggestion.unit_id,
-        suggestion_reason={"zh": suggestion.reason_zh, "en": suggestion.reason_en}))
-    CASE_TRANSITIONS.labels("open", domain.SCREENING).inc()
-    return case_id
+    cases, trails = [], []
+    for report_id, (event, case_id) in planned.items():
+        if report_id not in claimed:
+            continue  # this report already has its case
+        report = event.data
+        loc = report["location"]
+        suggestion = ref.router.suggest(report["category"], loc["lat"], loc["lon"])
+        case = {
+            "id": case_id, "status": domain.SCREENING, "category": report["category"],
+            "description": report["description"], "address": report.get("address"),
+            "lat": loc["lat"], "lon": loc["lon"], "channel": report["channel"],
+            "attachments": report["attachments"], "reporter_ids": [report["reporter_id"]],
+            "report_ids": [report_id], "community_id": suggestion.community_id,
+            "suggested_unit_id": suggestion.unit_id,
+            "suggestion_reason_zh": suggestion.reason_zh,
+            "suggestion_reason_en": suggestion.reason_en, "unit_id": None,
+            "opened_at": now, "updated_at": now, "trail_head": domain.GENESIS,
+            "trail_length": 0,
+        }
+        trails.append(_trail_entry(case, now, SYSTEM, "system", "open", None,
+                                   f"report {report_id}", []))
+        cases.append(case)
+        uow.emit("case.opened", case_id, _case_event(
+            case, None, "open", SYSTEM, "system", suggested_unit_id=suggestion.unit_id,
+            suggestion_reason={"zh": suggestion.reason_zh, "en": suggestion.reason_en}),
+            correlation_id=event.correlation_id)
+    if cases:
+        # case_reports was claimed first (it is the gate); its FK is deferred to the commit.
+        uow.session.execute(sa.insert(models.cases), cases)
+        uow.session.execute(sa.insert(models.case_trail), trails)
+        CASE_TRANSITIONS.labels("open", domain.SCREENING).inc(len(cases))
+    return [c["id"] for c in cases]
 
 
 def _locked_case(uow, case_id: str) -> dict:

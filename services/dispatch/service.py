@@ -18,11 +18,10 @@ class DispatchService(OpsEndpoints):
     db = Database(models.metadata, models.outbox, models.processed_events)
     timer = EntrypointTimer()
 
-    @consume_event("intake", event_type("report.submitted"))
-    def open_case(self, event):
-        with self.db.handling("dispatch.open_case", event) as uow:
-            if uow is not None:
-                handlers.open_case(uow, REFDATA, event.data)
+    @consume_event("intake", event_type("report.submitted"), batch_size=50)
+    def open_case(self, events):
+        with self.db.handling("dispatch.open_case", events) as (uow, fresh):
+            handlers.open_cases(uow, REFDATA, fresh)
 
     @rpc
     def list_cases(self, actor: dict, query: dict) -> dict:
