@@ -1,12 +1,13 @@
 """Fixtures for tests that run against the real servers.
 
-One stack per test session, isolated from a developer's running one: its own database
-(minqing_test), its own RabbitMQ vhost, its own S3 server and ports (+200). The
+One stack per test session, isolated from a developer's running one: its own database,
+RabbitMQ vhost, S3 server and ports (see SLOT). The
 services run as real processes started by tools.stack, exactly as `make run` does.
 """
 from __future__ import annotations
 
 import itertools
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -20,8 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tools import stack as stk
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/minqing_test"
-TEST_AMQP = "amqp://guest:guest@127.0.0.1:5672/minqing_test"
+# Each test session gets its own database, vhost and ports, so two runs (a developer's
+# and CI's, or two developers') never share state. Ports move in steps of 2000: one
+# stack spans 8000-9333 (+10000 for the S3 server's gRPC ports) plus its offset.
+SLOT = os.getpid() % 12
+TEST_DB = f"postgresql+psycopg://postgres@127.0.0.1:5432/minqing_test_{SLOT}"
+TEST_AMQP = f"amqp://guest:guest@127.0.0.1:5672/minqing_test_{SLOT}"
+PORT_OFFSET = 2000 * (1 + SLOT)
 PASSWORD = "minqing-demo"
 # A point inside each community of the reference data, and the unit its default rule picks.
 IN_SHIBANQIAO = {"lat": 30.24115, "lon": 120.18708}
@@ -127,7 +133,8 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack():
-    st = stk.settings(run_dir=ROOT / ".run" / "test", port_offset=200, DB_URI=TEST_DB,
+    st = stk.settings(run_dir=ROOT / ".run" / f"test-{SLOT}", port_offset=PORT_OFFSET,
+                      DB_URI=TEST_DB,
                       AMQP_URI=TEST_AMQP, LOG_LEVEL="INFO")
     stk.down(st, include_s3=False)
     stk.drop_database(TEST_DB)

@@ -24,8 +24,7 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def submit_report(self, actor: dict, submission: dict) -> dict:
-        with self.db.unit_of_work() as uow:
-            return handlers.submit_report(uow, self.store, CATALOGUE, actor, submission)
+        return handlers.submit_report(self.db, self.store, CATALOGUE, actor, submission)
 
     @rpc
     def get_report(self, actor: dict, report_id: str) -> dict:
@@ -39,8 +38,7 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def list_categories(self) -> list[dict]:
-        with self.db.unit_of_work() as uow:
-            cat = CATALOGUE.fresh(uow.session)
+        cat = CATALOGUE.fresh(self.db)
         return [{"code": c.code, "group": c.group, "name_zh": c.name_zh, "name_en": c.name_en,
                  "rewarded_class": c.rewarded_class} for c in cat.categories.values()]
 

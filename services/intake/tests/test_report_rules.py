@@ -1,0 +1,255 @@
+"""What a report may carry, where it may be, and who may submit and read it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from minqing_kernel.errors import Forbidden, Invalid, TooLarge
+from services.intake import domain
+from services.intake.domain import MB, Attachment, ServiceArea
+
+REFERENCE = Path(__file__).resolve().parents[3] / "reference" / "wangjiang.yaml"
+SUBDISTRICT = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))["subdistrict"]
+INSIDE = (30.2450, 120.1860)
+OUTSIDE = (30.30, 120.30)
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00"
+MP3_ID3 = b"ID3\x04\x00\x00\x00\x00\x00\x00"
+MP3_FRAME = b"\xff\xfb\x90\x64\x00\x00\x00\x00"
+TEXT = b"just some text, renamed .jpg"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The object store's metadata, as much of it as check_attachment reads."""
+    content_type: str | None
+    size: int
+
+
+# --- media -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("content_type", "rule"), [
+    ("image/jpeg", ("photo", "jpg", 10 * MB)),
+    ("image/png", ("photo", "png", 10 * MB)),
+    ("image/webp", ("photo", "webp", 10 * MB)),
+    ("image/heic", ("photo", "heic", 10 * MB)),
+    ("video/mp4", ("video", "mp4", 100 * MB)),
+    ("video/quicktime", ("video", "mov", 100 * MB)),
+    ("audio/mp4", ("voice", "m4a", 10 * MB)),
+    ("audio/mpeg", ("voice", "mp3", 10 * MB)),
+    ("audio/aac", ("voice", "aac", 10 * MB)),
+    ("audio/amr", ("voice", "amr", 10 * MB)),
+])
+def test_an_allowed_type_up_to_its_limit_gives_kind_extension_and_limit(content_type, rule):
+    assert domain.media_rule(content_type, rule[2]) == rule
+
+
+@pytest.mark.parametrize("content_type", sorted(domain.MEDIA))
+def test_one_byte_over_the_limit_is_too_large(content_type):
+    limit = domain.MEDIA[content_type][2]
+    with pytest.raises(TooLarge) as raised:
+        domain.media_rule(content_type, limit + 1)
+    assert raised.value.code == "attachment-too-large"
+    assert raised.value.status == 413
+
+
+@pytest.mark.parametrize("content_type", ["application/pdf", "text/plain", "image/gif", ""])
+def test_other_types_are_not_allowed(content_type):
+    with pytest.raises(Invalid) as raised:
+        domain.media_rule(content_type, 1)
+    assert raised.value.code == "attachment-type-not-allowed"
+    assert raised.value.status == 422
+
+
+@pytest.mark.parametrize(("content_type", "head"), [
+    ("image/jpeg", JPEG),
+    ("image/png", PNG),
+    ("video/mp4", MP4),
+    ("audio/mpeg", MP3_ID3),
+    ("audio/mpeg", MP3_FRAME),
+])
+def test_the_first_bytes_of_a_real_file_match_its_type(content_type, head):
+    assert domain.magic_matches(content_type, head)
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "video/mp4", "audio/mpeg"])
+def test_a_text_file_matches_no_media_type(content_type):
+    assert not domain.magic_matches(content_type, TEXT)
+
+
+def test_a_png_is_not_a_jpeg():
+    assert not domain.magic_matches("image/jpeg", PNG)
+
+
+# --- ownership of uploads ----------------------------------------------------------------
+
+def test_an_upload_under_ones_own_prefix_is_ones_own():
+    assert domain.owns_key("res-1", domain.upload_key("res-1", "image/jpeg"))
+
+
+def test_an_upload_under_anothers_prefix_is_not():
+    assert not domain.owns_key("res-1", "uploads/res-2/photo.jpg")
+
+
+def test_a_prefix_of_another_id_is_not_ones_own():
+    assert not domain.owns_key("res-1", "uploads/res-10/photo.jpg")
+
+
+def test_a_key_climbing_out_of_ones_prefix_is_not_ones_own():
+    assert not domain.owns_key("res-1", "uploads/res-1/../res-2/photo.jpg")
+
+
+def test_a_checked_attachment_is_returned():
+    key = "uploads/res-1/a.jpg"
+    attachment = domain.check_attachment("res-1", key, Stat("image/jpeg", 2048), JPEG)
+    assert attachment == Attachment(key, "image/jpeg", 2048)
+
+
+def test_the_stored_content_type_is_normalised():
+    attachment = domain.check_attachment("res-1", "uploads/res-1/a.jpg",
+                                         Stat("Image/JPEG; charset=binary", 2048), JPEG)
+    assert attachment.content_type == "image/jpeg"
+
+
+def test_an_attachment_not_uploaded_is_missing():
+    with pytest.raises(Invalid) as raised:
+        domain.check_attachment("res-1", "uploads/res-1/a.jpg", None, None)
+    assert raised.value.code == "attachment-missing"
+    assert raised.value.status == 422
+
+
+def test_someone_elses_attachment_is_refused():
+    with pytest.raises(Forbidden) as raised:
+        domain.check_attachment("res-1", "uploads/res-2/a.jpg", Stat("image/jpeg", 2048), JPEG)
+    assert raised.value.code == "attachment-not-yours"
+    assert raised.value.status == 403
+
+
+@pytest.mark.parametrize("head", [TEXT, None, b""])
+def test_an_attachment_whose_bytes_do_not_match_its_type_is_refused(head):
+    with pytest.raises(Invalid) as raised:
+        domain.check_attachment("res-1", "uploads/res-1/a.jpg", Stat("image/jpeg", 2048), head)
+    assert raised.value.code == "attachment-wrong-type"
+
+
+def test_an_attachment_stored_with_a_disallowed_type_is_refused():
+    with pytest.raises(Invalid) as raised:
+        domain.check_attachment("res-1", "uploads/res-1/a.pdf", Stat("application/pdf", 10),
+                                b"%PDF-1.7")
+    assert raised.value.code == "attachment-type-not-allowed"
+
+
+def test_an_attachment_stored_over_the_limit_is_refused():
+    with pytest.raises(TooLarge) as raised:
+        domain.check_attachment("res-1", "uploads/res-1/a.jpg", Stat("image/jpeg", 10 * MB + 1),
+                                JPEG)
+    assert raised.value.code == "attachment-too-large"
+
+
+# --- where -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def area() -> ServiceArea:
+    return ServiceArea({"type": "Polygon", "coordinates": [SUBDISTRICT["boundary"]]})
+
+
+def test_a_point_in_wangjiang_is_in_the_service_area(area):
+    assert area.contains(*INSIDE)
+
+
+def test_a_point_elsewhere_in_hangzhou_is_not(area):
+    assert not area.contains(*OUTSIDE)
+
+
+def test_a_report_in_the_area_passes_the_location_check(area):
+    assert domain.check_location(area, *INSIDE) is None
+
+
+def test_a_report_outside_the_area_is_refused(area):
+    with pytest.raises(Invalid) as raised:
+        domain.check_location(area, *OUTSIDE)
+    assert raised.value.code == "out-of-area"
+    assert raised.value.status == 422
+    assert "望江街道" in raised.value.detail_zh
+
+
+# --- channel -----------------------------------------------------------------------------
+
+RESIDENT = {"id": "res-1", "roles": ["resident"], "unit_id": None}
+OPERATOR = {"id": "op-1", "roles": ["operator"], "unit_id": None}
+PATROLLER = {"id": "pat-1", "roles": ["patroller"], "unit_id": None}
+PATROLLING_RESIDENT = {"id": "pat-2", "roles": ["patroller", "resident"], "unit_id": None}
+HANDLER = {"id": "h-1", "roles": ["handler"], "unit_id": "comm-jinjiang"}
+
+
+@pytest.mark.parametrize(("actor", "requested", "channel"), [
+    (RESIDENT, None, "app"),
+    (RESIDENT, "app", "app"),
+    (OPERATOR, None, "phone"),
+    (OPERATOR, "phone", "phone"),
+    (PATROLLER, None, "patrol"),
+    (PATROLLING_RESIDENT, None, "app"),
+    (PATROLLING_RESIDENT, "patrol", "patrol"),
+    (PATROLLING_RESIDENT, "app", "app"),
+])
+def test_the_channel_follows_from_who_submits(actor, requested, channel):
+    assert domain.channel_for(actor, requested) == channel
+
+
+@pytest.mark.parametrize("requested", [None, "app"])
+def test_a_handler_cannot_submit_reports(requested):
+    with pytest.raises(Forbidden) as raised:
+        domain.channel_for(HANDLER, requested)
+    assert raised.value.status == 403
+
+
+@pytest.mark.parametrize(("actor", "requested"), [
+    (OPERATOR, "app"),
+    (RESIDENT, "phone"),
+    (RESIDENT, "patrol"),
+    (PATROLLER, "app"),
+])
+def test_a_channel_not_open_to_ones_roles_is_refused(actor, requested):
+    with pytest.raises(Forbidden) as raised:
+        domain.channel_for(actor, requested)
+    assert raised.value.code == "channel-not-allowed"
+
+
+def test_a_callers_id_does_not_reveal_their_number():
+    phone = "13800000001"
+    cid = domain.caller_id(phone)
+    assert phone not in cid
+    assert phone[-4:] not in cid.removeprefix("caller-") or len(cid) == len("caller-") + 16
+
+
+def test_a_callers_id_is_stable():
+    assert domain.caller_id("13800000001") == domain.caller_id("13800000001")
+
+
+def test_different_callers_have_different_ids():
+    assert domain.caller_id("13800000001") != domain.caller_id("13800000002")
+
+
+# --- who may read a report ---------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["operator", "admin", "leader"])
+def test_command_center_and_leaders_read_any_report(role):
+    assert domain.can_read_report({"id": "x", "roles": [role]}, "res-1", "res-1")
+
+
+def test_the_reporter_reads_their_report():
+    assert domain.can_read_report(RESIDENT, "res-1", "op-1")
+
+
+def test_whoever_submitted_it_reads_the_report():
+    assert domain.can_read_report(PATROLLER, "caller-abc", "pat-1")
+
+
+@pytest.mark.parametrize("actor", [{"id": "res-2", "roles": ["resident"]}, HANDLER])
+def test_others_do_not_read_the_report(actor):
+    assert not domain.can_read_report(actor, "res-1", "res-1")
