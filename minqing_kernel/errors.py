@@ -104,7 +104,10 @@ def field_errors(messages: dict) -> list[dict]:
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for key, sub in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+                if isinstance(key, int):  # marshmallow keys list items by their index
+                    walk(f"{prefix}[{key}]", sub)
+                else:
+                    walk(f"{prefix}.{key}" if prefix else str(key), sub)
         elif isinstance(value, list) and value and not all(isinstance(v, str) for v in value):
             for i, sub in enumerate(value):
                 walk(f"{prefix}[{i}]", sub)

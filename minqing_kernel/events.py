@@ -26,6 +26,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 CONTENT_TYPE = "application/cloudevents+json"
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
 TYPE_PREFIX = "cn.minqing."
 _FORMAT = JSONFormat()
 
@@ -119,9 +120,14 @@ def from_message(content_type: str | None, headers: dict | None, body: bytes) ->
     if isinstance(body, str):
         body = body.encode("utf-8")
     try:
-        json.loads(body)
+        raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventRejected("not-json", str(exc)[:200]) from None
+    # The SDK fills in a missing id (a fresh UUID) and specversion: a redelivered event
+    # without an id would look new every time and defeat idempotent consumption.
+    missing = [a for a in REQUIRED_ATTRIBUTES if not isinstance(raw, dict) or not raw.get(a)]
+    if missing:
+        raise EventRejected("bad-envelope", f"missing attributes: {', '.join(missing)}")
     try:
         ce = from_rabbitmq(RabbitMQMessage(headers={k: str(v) for k, v in (headers or {}).items()},
                                            content_type=content_type, body=body), _FORMAT)

@@ -52,8 +52,9 @@ class ConfirmingPublisher:
         self._lock = Semaphore()
 
     def _open(self):
-        if self._channel is not None:
+        if self._channel is not None and self._conn.connected:
             return self._channel
+        self.close()  # a connection the broker or the network closed is not reused
         conn = Connection(self.amqp_uri, heartbeat=0)
         conn.ensure_connection(max_retries=1)
         channel = conn.channel()
@@ -177,10 +178,14 @@ class OutboxRelay:
     def publish_batch(self) -> int:
         o = self.outbox
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(o.c.id, o.c.type, o.c.body, o.c.created_at)
-                .where(o.c.published_at.is_(None)).order_by(o.c.id)
-                .limit(self.batch_size).with_for_update(skip_locked=True)).all()
+            # Claim and mark in one statement; if publishing fails, the transaction rolls
+            # back and the rows are unclaimed and unmarked again.
+            claim = (sa.select(o.c.id).where(o.c.published_at.is_(None)).order_by(o.c.id)
+                     .limit(self.batch_size).with_for_update(skip_locked=True))
+            rows = sorted(conn.execute(
+                sa.update(o).where(o.c.id.in_(claim.scalar_subquery()))
+                .values(published_at=sa.func.now())
+                .returning(o.c.id, o.c.type, o.c.body, o.c.created_at)).all())
             if not rows:
                 m.OUTBOX_BACKLOG.labels(self.service).set(0)
                 return 0
@@ -188,14 +193,11 @@ class OutboxRelay:
             started = time.perf_counter()
             self.publisher.publish((self.exchange, r.type, r.body, {}) for r in rows)
             m.OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-            now = datetime.now(UTC)
-            conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
-                         .values(published_at=now))
-            m.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-            m.OUTBOX_LAG_SECONDS.labels(self.service).observe(
-                max(0.0, (now - rows[0].created_at).total_seconds()))
-            backlog = len(rows) if len(rows) == self.batch_size else 0
-            m.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        m.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        m.OUTBOX_LAG_SECONDS.labels(self.service).observe(
+            max(0.0, (datetime.now(UTC) - rows[0].created_at).total_seconds()))
+        m.OUTBOX_BACKLOG.labels(self.service).set(len(rows) if len(rows) == self.batch_size
+                                                  else 0)
         return len(rows)
 
     def _maybe_purge(self) -> None:

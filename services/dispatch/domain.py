@@ -78,7 +78,7 @@ def actor_role(actor: dict, action: str) -> str:
 
 def authorize(actor: dict, action: str, unit_id: str | None, reporter_ids: list[str]) -> str:
     role = actor_role(actor, action)
-    if role == "handler" and actor.get("unit_id") != unit_id:
+    if role == "handler" and (unit_id is None or actor.get("unit_id") != unit_id):
         raise Forbidden("This case is assigned to another unit.", "该案卷已派给其他单位。",
                         code="not-your-unit")
     if role == "reporter" and actor["id"] not in reporter_ids:

@@ -43,6 +43,8 @@ MAGIC = {
 
 KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
 MAX_ATTACHMENTS = 9
+# Who reads every report: the command center, leaders, and the discipline committee (纪工委).
+STAFF_READERS = frozenset({"operator", "admin", "leader", "discipline"})
 CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol"}
 
 
@@ -149,6 +151,6 @@ def caller_id(phone: str) -> str:
 
 
 def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
-    if {"operator", "admin", "leader"} & set(actor["roles"]):
+    if STAFF_READERS & set(actor["roles"]):
         return True
     return actor["id"] in (reporter_id, submitted_by)

@@ -116,7 +116,7 @@ def list_reports(uow, actor: dict, cursor: str | None, limit) -> dict:
     r = models.reports
     limit = clamp_limit(limit)
     query = sa.select(r).order_by(r.c.seq.desc()).limit(limit + 1)
-    if not {"operator", "admin", "leader"} & set(actor["roles"]):
+    if not domain.STAFF_READERS & set(actor["roles"]):
         query = query.where(sa.or_(r.c.reporter_id == actor["id"],
                                    r.c.submitted_by == actor["id"]))
     after = decode_cursor(cursor)
