@@ -6,8 +6,8 @@ services run as real processes started by tools.stack, exactly as `make run` doe
 """
 from __future__ import annotations
 
+import fcntl
 import itertools
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each test session gets its own database, vhost and ports, so two runs (a developer's
 # and CI's, or two developers') never share state. Ports move in steps of 2000: one
 # stack spans 8000-9333 (+10000 for the S3 server's gRPC ports) plus its offset.
-SLOT = os.getpid() % 12
+def _claim_slot() -> tuple[int, object]:
+    """The first slot no other running test session holds (a lock held until exit)."""
+    for slot in range(12):
+        handle = open(f"/tmp/minqing-test-slot-{slot}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return slot, handle
+        except BlockingIOError:
+            handle.close()
+    raise RuntimeError("12 test sessions are running already")
+
+
+SLOT, _SLOT_LOCK = _claim_slot()
 TEST_DB = f"postgresql+psycopg://postgres@127.0.0.1:5432/minqing_test_{SLOT}"
 TEST_AMQP = f"amqp://guest:guest@127.0.0.1:5672/minqing_test_{SLOT}"
 PORT_OFFSET = 2000 * (1 + SLOT)

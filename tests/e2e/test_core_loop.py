@@ -3,11 +3,12 @@
 gateway, identity, intake and dispatch run as real processes against the real
 RabbitMQ, PostgreSQL and S3 server (see tests/fixtures.py).
 """
+import pytest
 import requests
 
 from tests.fixtures import JPEG, wait_for
 
-pytestmark = __import__("pytest").mark.integration
+pytestmark = pytest.mark.integration
 
 
 def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
