@@ -139,9 +139,13 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
                 unit_id: str | None = None, note: str | None = None,
                 result: str | None = None, attachments: list | None = None,
                 rating: int | None = None, feedback: str | None = None) -> dict:
-    role = domain.authorize(actor, action, case["unit_id"], case["reporter_ids"])
+    # Role first (may this kind of user do this at all), then the case's state, then
+    # whether it is theirs: a handler on a case not yet assigned hears "not now", not
+    # "not yours".
+    domain.actor_role(actor, action)
     previous = case["status"]
     new_status = domain.next_status(previous, action)
+    role = domain.authorize(actor, action, case["unit_id"], case["reporter_ids"])
     now = datetime.now(UTC)
     changes: dict = {"status": new_status, "updated_at": now}
     if action == "assign":
