@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import ValidationError
 from nameko.exceptions import registry
 
 
@@ -124,6 +125,15 @@ def invalid_from_marshmallow(err, what_en: str = "request", what_zh: str = "请�
     fields = ", ".join(sorted({e["field"] for e in errors}))
     return Invalid(f"The {what_en} has invalid fields: {fields}.",
                    f"{what_zh}中以下字段有误：{fields}。", errors=errors)
+
+
+def validated(schema, payload: Any, what_en: str, what_zh: str) -> dict:
+    """Load `payload` with a marshmallow schema, or raise the Invalid problem saying why.
+    `what_*` names the thing for the person reading the error ("report", "爆料")."""
+    try:
+        return schema.load(payload if payload is not None else {})
+    except ValidationError as err:
+        raise invalid_from_marshmallow(err, what_en, what_zh) from None
 
 
 for _cls in (Problem, Invalid, BadRequest, Unauthorized, Forbidden, NotFound, Conflict,

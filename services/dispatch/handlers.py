@@ -6,23 +6,15 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.dialects import postgresql as pg
 
-from minqing_kernel.errors import Forbidden, Invalid, NotFound, invalid_from_marshmallow
+from minqing_kernel.errors import Forbidden, Invalid, NotFound, validated
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.dispatch import domain, models, schemas
 from services.dispatch.metrics import CASE_TRANSITIONS
 
 REFDATA_TTL_S = 60.0
 SYSTEM = {"id": "system", "roles": ["system"]}
-
-
-def load(schema, payload: dict, what_en: str, what_zh: str) -> dict:
-    try:
-        return schema.load(payload or {})
-    except ValidationError as err:
-        raise invalid_from_marshmallow(err, what_en, what_zh) from None
 
 
 class RefData:
@@ -183,7 +175,7 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
 
 
 def act(uow, refdata: RefData, actor: dict, case_id: str, payload: dict) -> dict:
-    request = load(schemas.ActionRequest(), payload, "case action", "案卷操作")
+    request = validated(schemas.ActionRequest(), payload, "case action", "案卷操作")
     case = _locked_case(uow, case_id)
     domain.check_action_input(request["action"], request.get("note"), request.get("result"))
     case = _transition(uow, refdata, actor, case, request["action"],
@@ -193,7 +185,7 @@ def act(uow, refdata: RefData, actor: dict, case_id: str, payload: dict) -> dict
 
 
 def give_feedback(uow, refdata: RefData, actor: dict, case_id: str, payload: dict) -> dict:
-    request = load(schemas.FeedbackRequest(), payload, "feedback", "评价")
+    request = validated(schemas.FeedbackRequest(), payload, "feedback", "评价")
     case = _locked_case(uow, case_id)
     if actor["id"] not in case["reporter_ids"]:
         raise Forbidden("Only the person who reported this can rate it.",
@@ -235,7 +227,7 @@ def case_for_report(uow, actor: dict, report_id: str) -> dict | None:
 
 
 def list_cases(uow, actor: dict, query: dict) -> dict:
-    q = load(schemas.CaseQuery(), query, "case query", "案卷查询")
+    q = validated(schemas.CaseQuery(), query, "case query", "案卷查询")
     c = models.cases
     limit = clamp_limit(q.get("limit"))
     stmt = sa.select(c).order_by(c.c.seq).limit(limit + 1)

@@ -7,11 +7,10 @@ service that owns the thing).
 """
 import sqlalchemy as sa
 from eventlet import tpool
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 
 from minqing_kernel.db import Database
-from minqing_kernel.errors import NotFound, Unauthorized, invalid_from_marshmallow
+from minqing_kernel.errors import NotFound, Unauthorized, validated
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
@@ -26,10 +25,7 @@ class IdentityService(OpsEndpoints):
 
     @rpc
     def authenticate(self, credentials: dict) -> dict:
-        try:
-            creds = schemas.Credentials().load(credentials)
-        except ValidationError as err:
-            raise invalid_from_marshmallow(err, "sign-in request", "登录请求") from None
+        creds = validated(schemas.Credentials(), credentials, "sign-in request", "登录请求")
         with self.db.unit_of_work() as uow:
             row = uow.session.execute(sa.select(models.users).where(
                 models.users.c.username == creds["username"])).first()

@@ -6,22 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 
-from minqing_kernel.errors import Forbidden, NotFound, invalid_from_marshmallow
+from minqing_kernel.errors import Forbidden, NotFound, validated
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.intake import domain, models, schemas
 from services.intake.metrics import REPORTS_SUBMITTED
 
 UPLOAD_URL_TTL = timedelta(minutes=15)
 CATALOGUE_TTL_S = 60.0
-
-
-def load(schema, payload: dict, what_en: str, what_zh: str) -> dict:
-    try:
-        return schema.load(payload or {})
-    except ValidationError as err:
-        raise invalid_from_marshmallow(err, what_en, what_zh) from None
 
 
 class Catalogue:
@@ -45,7 +37,7 @@ class Catalogue:
 
 
 def create_upload(store, actor: dict, payload: dict) -> dict:
-    request = load(schemas.UploadRequest(), payload, "upload request", "上传请求")
+    request = validated(schemas.UploadRequest(), payload, "upload request", "上传请求")
     kind, _, limit = domain.media_rule(request["content_type"], request["size"])
     key = domain.upload_key(actor["id"], request["content_type"])
     return {"object_key": key, "upload_url": store.presigned_put(key, UPLOAD_URL_TTL),
@@ -55,7 +47,8 @@ def create_upload(store, actor: dict, payload: dict) -> dict:
 
 
 def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Attachment]:
-    keys = load(schemas.AttachmentKeys(), {"keys": keys}, "attachment list", "附件列表")["keys"]
+    keys = validated(schemas.AttachmentKeys(), {"keys": keys},
+                     "attachment list", "附件列表")["keys"]
     checked = []
     for key in dict.fromkeys(keys):  # a key listed twice is one attachment
         stat = store.stat(key) if domain.owns_key(owner_id, key) else None
@@ -65,7 +58,7 @@ def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Atta
 
 
 def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict) -> dict:
-    request = load(schemas.ReportSubmission(), payload, "report", "爆料")
+    request = validated(schemas.ReportSubmission(), payload, "report", "爆料")
     cat = catalogue.fresh(db)
     domain.check_category(cat.categories, request["category"])
     lat, lon = request["location"]["lat"], request["location"]["lon"]
