@@ -15,6 +15,7 @@ from nameko.dependency_providers import Config
 
 from gateway import auth
 from minqing_kernel.errors import BadRequest, Problem
+from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import RemoteService
 from minqing_kernel.web import OpsEndpoints, http, json_response
@@ -55,6 +56,7 @@ class GatewayService(OpsEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
+    correlation = CorrelationContext()
     identity = RemoteService("identity")
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")

@@ -29,6 +29,9 @@ EVENT_HANDLE_SECONDS = Histogram("minqing_event_handle_seconds",
 DEAD_LETTERED = Counter("minqing_dead_lettered_total",
                         "Messages sent to the dead-letter queue, by reason",
                         ["consumer", "reason"])
+HTTP_SECONDS = Histogram("minqing_http_request_seconds",
+                         "HTTP requests served, by method, route and status",
+                         ["method", "route", "status"])
 ENTRYPOINT_SECONDS = Histogram("minqing_entrypoint_seconds",
                                "Time a service spends in one RPC, HTTP or event worker",
                                ["service", "entrypoint", "outcome"])

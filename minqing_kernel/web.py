@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from minqing_kernel.errors import TITLES, Problem
+from minqing_kernel.metrics import HTTP_SECONDS
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -50,18 +52,44 @@ def status_problem(status: int) -> Response:
     return json_response(body, status, mimetype=PROBLEM_JSON)
 
 
+QUIET_ROUTES = ("/metrics", "/health/live", "/health/ready")
+
+
+def correlation_id_from(environ) -> str:
+    """The client's X-Request-Id if it is a sane token, else a new id."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    if 0 < len(given) <= 100 and all(c.isalnum() or c in "-_.:" for c in given):
+        return given
+    return str(uuid.uuid4())
+
+
 class ProblemWsgiApp(WsgiApp):
-    """nameko's WSGI app, but routing errors (404, 405) answer in problem+json."""
+    """nameko's WSGI app, plus: routing errors (404, 405) answer in problem+json; every
+    request gets a correlation id (returned as X-Request-Id), an access-log line and a
+    latency observation by route."""
 
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        cid = environ["minqing.correlation_id"] = correlation_id_from(environ)
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
+        route = "unmatched"
         try:
-            provider, values = adapter.match()
+            rule, values = adapter.match(return_rule=True)
+            route = rule.rule
             request.path_values = values
-            response = provider.handle_request(request)
+            response = rule.endpoint.handle_request(request)
         except HTTPException as exc:
             response = status_problem(exc.code or 500)
+        response.headers["X-Request-Id"] = cid
+        elapsed = time.perf_counter() - started
+        method = environ.get("REQUEST_METHOD", "")
+        HTTP_SECONDS.labels(method, route, str(response.status_code)).observe(elapsed)
+        if route not in QUIET_ROUTES:
+            log.info("%s %s %d %.1f ms", method, environ.get("PATH_INFO"),
+                     response.status_code, elapsed * 1000,
+                     extra={"correlation_id": cid, "status": response.status_code,
+                            "route": route, "duration_ms": round(elapsed * 1000, 1)})
         return response(environ, start_response)
 
 
@@ -70,7 +98,7 @@ class ProblemWebServer(WebServer):
         return ProblemWsgiApp(self)
 
     def context_data_from_headers(self, request):
-        return {"correlation_id": request.headers.get("X-Request-Id") or str(uuid.uuid4())}
+        return {"correlation_id": request.environ["minqing.correlation_id"]}
 
 
 class HttpEntrypoint(HttpRequestHandler):

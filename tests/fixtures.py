@@ -89,11 +89,11 @@ class Client:
         assert put.status_code == 200, put.text
         return ticket["object_key"]
 
-    def report(self, **fields) -> requests.Response:
+    def report(self, headers: dict | None = None, **fields) -> requests.Response:
         body = {"category": "dispute-noise", "description": "楼上深夜装修，噪音扰民",
                 "location": IN_SHIBANQIAO}
         body.update(fields)
-        return self.post("/v1/reports", json=body)
+        return self.post("/v1/reports", json=body, headers=headers)
 
 
 class Stack:

@@ -1,6 +1,7 @@
 """dispatch's use cases: open a case from a report, act on it, show it and its trail."""
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.dispatch import domain, models, schemas
 from services.dispatch.metrics import CASE_TRANSITIONS
 
+log = logging.getLogger(__name__)
 REFDATA_TTL_S = 60.0
 SYSTEM = {"id": "system", "roles": ["system"]}
 
@@ -107,6 +109,9 @@ def open_cases(uow, refdata: RefData, events: list) -> list[str]:
         trails.append(_trail_entry(case, now, SYSTEM, "system", "open", None,
                                    f"report {report_id}", []))
         cases.append(case)
+        log.info("case %s opened for report %s; suggested unit %s", case_id, report_id,
+                 suggestion.unit_id, extra={"correlation_id": event.correlation_id,
+                                            "case_id": case_id, "report_id": report_id})
         uow.emit("case.opened", case_id, _case_event(
             case, None, "open", SYSTEM, "system", suggested_unit_id=suggestion.unit_id,
             suggestion_reason={"zh": suggestion.reason_zh, "en": suggestion.reason_en}),
@@ -171,6 +176,8 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
     uow.emit(f"case.{domain.event_verb(new_status)}", case["id"], _case_event(
         case, previous, action, actor, role, note or feedback, **extra))
     CASE_TRANSITIONS.labels(action, new_status).inc()
+    log.info("case %s: %s by %s (%s), %s -> %s", case["id"], action, actor["id"], role,
+             previous, new_status, extra={"case_id": case["id"], "unit_id": case["unit_id"]})
     return case
 
 

@@ -4,6 +4,7 @@ from nameko.dependency_providers import Config
 from minqing_kernel.consumer import consume_event
 from minqing_kernel.db import Database
 from minqing_kernel.events import event_type
+from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
@@ -17,6 +18,7 @@ class DispatchService(OpsEndpoints):
     config = Config()
     db = Database(models.metadata, models.outbox, models.processed_events)
     timer = EntrypointTimer()
+    correlation = CorrelationContext()
 
     @consume_event("intake", event_type("report.submitted"), batch_size=50)
     def open_case(self, events):

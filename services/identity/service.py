@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 
 from minqing_kernel.db import Database
 from minqing_kernel.errors import NotFound, Unauthorized, validated
+from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
@@ -22,6 +23,7 @@ class IdentityService(OpsEndpoints):
     config = Config()
     db = Database(models.metadata, models.outbox, models.processed_events)
     timer = EntrypointTimer()
+    correlation = CorrelationContext()
 
     @rpc
     def authenticate(self, credentials: dict) -> dict:

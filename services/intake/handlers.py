@@ -1,6 +1,7 @@
 """intake's use cases: each takes what it needs (a unit of work, the store) and a request."""
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.intake import domain, models, schemas
 from services.intake.metrics import REPORTS_SUBMITTED
 
+log = logging.getLogger(__name__)
 UPLOAD_URL_TTL = timedelta(minutes=15)
 CATALOGUE_TTL_S = 60.0
 
@@ -87,6 +89,8 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict) -
     # The hot path: every report in the city comes through here, so it is group-committed.
     db.insert_together([(models.reports, row)], [event])
     REPORTS_SUBMITTED.labels(row["category"], channel).inc()
+    log.info("report %s accepted: %s via %s with %d attachments", row["id"], row["category"],
+             channel, len(attachments), extra={"report_id": row["id"], "event_id": event.id})
     return schemas.ReportView().dump(row)
 
 

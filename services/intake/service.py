@@ -2,6 +2,7 @@
 from nameko.dependency_providers import Config
 
 from minqing_kernel.db import Database
+from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.objectstore import ObjectStore
 from minqing_kernel.rpc import rpc
@@ -17,6 +18,7 @@ class IntakeService(OpsEndpoints):
     db = Database(models.metadata, models.outbox, models.processed_events)
     store = ObjectStore()
     timer = EntrypointTimer()
+    correlation = CorrelationContext()
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:
