@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # psycopg's C wait function blocks eventlet's hub (STACK-NOTES.md): every process needs this.
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: install run stop status test unit lint bench clean
+.PHONY: install system-packages run stop status test unit lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,7 +23,14 @@ stop:  ## stop the services and the S3 server that `make run` started
 status:
 	$(PY) -W ignore -m tools.stack status
 
-test: install lint  ## the whole suite: unit, integration and end-to-end against real servers
+# Debian's prometheus: promtool checks the alert rules, and a real Prometheus scrapes the
+# services in the tests. Installing it may start a daemon on :9090; the tests start their own.
+system-packages:
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+	  >/dev/null && { pkill -x prometheus || true; }; }
+
+test: install system-packages lint  ## the whole suite: unit, integration, end-to-end, deploy checks
 	$(PY) -m pytest
 
 unit: install  ## only the fast tests that need no server

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 IDLE_WAIT_S = 0.5      # the relay is woken at once by local commits; this bounds other lag
+GATHER_S = 0.005
 RETENTION_S = 24 * 3600  # published rows are kept a day for inspection, then purged
 DEAD_LETTER_EXCHANGE = "minqing.dead-letter"
 
@@ -166,6 +167,9 @@ class OutboxRelay:
                 continue
             if published < self.batch_size:
                 self._wait(IDLE_WAIT_S)
+                # Woken by a commit: let the commits racing it land too, so one claim,
+                # one confirm round and one COMMIT serve them all.
+                eventlet.sleep(GATHER_S)
             self._maybe_purge()
         self.publisher.close()
 

@@ -9,13 +9,16 @@ the outbox and its confirmed relay, never through here.
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 import eventlet
+import kombu.serialization
 import nameko.amqp.publish
 from kombu import Connection
 from kombu.pools import producers
 from nameko.amqp.publish import DEFAULT_TRANSPORT_OPTIONS, Publisher
+from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy
 
 from minqing_kernel.errors import Unavailable
@@ -50,6 +53,27 @@ class _UnconfirmedPublisher(Publisher):
 
 class _Responder(Responder):
     publisher_cls = _UnconfirmedPublisher
+
+    def send_response(self, result, exc_info):
+        """nameko's, but the payload is serialised once, not twice (nameko dumps it to
+        check it can, then the producer dumps it again to send it)."""
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        content_type = self.message.properties["content_type"]
+        serializer = kombu.serialization.registry.type_to_name[content_type]
+        try:
+            content_type, encoding, body = kombu.serialization.dumps(
+                {"result": result, "error": error}, serializer)
+        except Exception:
+            exc_info = sys.exc_info()
+            error = serialize(UnserializableValueError(result))  # always serialisable
+            result = None
+            content_type, encoding, body = kombu.serialization.dumps(
+                {"result": None, "error": error}, serializer)
+        self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method).publish(
+            body, content_type=content_type, content_encoding=encoding,
+            exchange=self.exchange, routing_key=self.message.properties["reply_to"],
+            correlation_id=self.message.properties.get("correlation_id"))
+        return result, exc_info
 
 
 class _RpcConsumer(RpcConsumer):
