@@ -15,6 +15,7 @@ pass/fail.
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import json
 import os
@@ -26,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -224,6 +226,12 @@ class Client:
     def __init__(self, gateway: str, token: str):
         self.gateway = gateway
         self.reports_url = f"{gateway}/v1/reports"
+        # The measured call goes over a bare http.client connection (kept alive): half
+        # the client CPU of requests, and the generator shares two cores with the system.
+        url = urlsplit(gateway)
+        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        self.submit_headers = {"Authorization": f"Bearer {token}",
+                               "Content-Type": "application/json"}
         self.api = requests.Session()
         self.api.headers.update({"Authorization": f"Bearer {token}",
                                  "Content-Type": "application/json"})
@@ -244,18 +252,22 @@ class Client:
     def submit(self, body: bytes, result: Result) -> None:
         t0 = time.perf_counter()
         try:
-            resp = self.api.post(self.reports_url, data=body, timeout=60)
-        except requests.RequestException as exc:
+            self.conn.request("POST", "/v1/reports", body=body, headers=self.submit_headers)
+            resp = self.conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
             result.latencies.append(time.perf_counter() - t0)
             result.errors.append((0, repr(exc)))
+            self.conn.close()  # reconnects on the next request
             return
         result.latencies.append(time.perf_counter() - t0)
-        if resp.status_code == 201:
-            result.acked.append(resp.json()["id"])
+        if resp.status == 201:
+            result.acked.append(json.loads(data)["id"])
         else:
-            result.errors.append((resp.status_code, resp.text[:300]))
+            result.errors.append((resp.status, data[:300].decode("utf-8", "replace")))
 
     def close(self) -> None:
+        self.conn.close()
         self.api.close()
         self.s3.close()
 

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 from cloudevents.core.bindings.rabbitmq import (
     RabbitMQMessage,
     from_rabbitmq,
@@ -67,14 +67,15 @@ class EventRejected(Exception):
 
 
 @cache
-def _validator(type_: str) -> jsonschema.protocols.Validator | None:
+def _validator(type_: str):
+    """A compiled validator for the type's schema. jsonschema-rs, because every report
+    is validated three times on its way (emitted, consumed, its case emitted): it is
+    ~150x faster than the pure-Python validator and implements the same drafts."""
     path = contracts_dir() / "events" / f"{type_}.json"
     if not path.exists():
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
 def known_type(type_: str) -> bool:
@@ -85,10 +86,12 @@ def validate_data(type_: str, data: Any) -> None:
     validator = _validator(type_)
     if validator is None:
         raise EventRejected("unknown-type", f"no schema for event type {type_!r}")
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise EventRejected("schema-violation", f"{type_} data at {where}: {error.message}")
+    try:
+        validator.validate(data)
+    except jsonschema_rs.ValidationError as error:
+        where = "/".join(str(p) for p in error.instance_path) or "(root)"
+        raise EventRejected("schema-violation",
+                            f"{type_} data at {where}: {error.message}") from None
 
 
 def new_event(service: str, type_: str, subject: str | None, data: dict,
