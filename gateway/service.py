@@ -7,6 +7,7 @@ decided by the service that owns the thing.
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from pathlib import Path
 
@@ -14,11 +15,12 @@ import yaml
 from nameko.dependency_providers import Config
 
 from gateway import auth
-from minqing_kernel.errors import BadRequest, Problem
+from gateway.ratelimit import ReportRateLimit, too_many_reports
+from minqing_kernel.errors import BadRequest, Problem, TooManyRequests
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import RemoteService
-from minqing_kernel.web import OpsEndpoints, http, json_response
+from minqing_kernel.web import OpsEndpoints, http, json_response, problem_response
 
 OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
 REPORTERS = ("resident", "patroller", "operator")
@@ -32,12 +34,33 @@ class UnsupportedMediaType(Problem):
     code = "unsupported-media-type"
 
 
+def _text_keys(pairs: list) -> dict:
+    """JSON's \\u escapes can spell an unpaired surrogate, which is not text: refuse it in
+    a key here (values are the schemas' business), before it reaches an error message."""
+    for key, _ in pairs:
+        key.encode("utf-8")  # UnicodeEncodeError is a ValueError: malformed JSON
+    return dict(pairs)
+
+
+SUBMISSIONS = uuid.UUID("5b0e7c1e-9d1f-4c55-8a57-6d2b8a1f0c3e")
+
+
+def submission_id(actor: dict, idempotency_key: str | None) -> str:
+    """The id the report will have, fixed here so that a repeat cannot make a second one:
+    nameko redelivers an RPC request whose reply was lost (a broker restart), and a phone
+    on a bad network resends with the same Idempotency-Key."""
+    if idempotency_key:
+        return str(uuid.uuid5(SUBMISSIONS, f"{actor['id']}\n{idempotency_key[:200]}"))
+    return str(uuid.uuid4())
+
+
 def body(request) -> dict:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
                                    "请以 JSON 格式发送请求体（Content-Type: application/json）。")
     try:
-        data = json.loads(request.get_data(as_text=True) or "null")
+        data = json.loads(request.get_data(as_text=True) or "null",
+                          object_pairs_hook=_text_keys)
     except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
                          code="malformed-json") from None
@@ -45,6 +68,14 @@ def body(request) -> dict:
         raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
                          code="malformed-json")
     return data
+
+
+def come_back_later(problem: TooManyRequests):
+    """A 429 problem with its wait also as the standard Retry-After header."""
+    response = problem_response(problem)
+    if problem.retry_after_s is not None:
+        response.headers["Retry-After"] = str(problem.retry_after_s)
+    return response
 
 
 @cache
@@ -60,6 +91,7 @@ class GatewayService(OpsEndpoints):
     identity = RemoteService("identity")
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")
+    report_limit = ReportRateLimit()
 
     def actor(self, request) -> dict:
         return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])
@@ -70,7 +102,10 @@ class GatewayService(OpsEndpoints):
 
     @http("POST", "/v1/auth/token")
     def token(self, request):
-        user = self.identity.authenticate(body(request))
+        try:
+            user = self.identity.authenticate(body(request))
+        except TooManyRequests as locked:
+            return come_back_later(locked)
         ttl = int(self.config.get("TOKEN_TTL_S", 3600))
         return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
                                                                ttl),
@@ -100,7 +135,13 @@ class GatewayService(OpsEndpoints):
     def submit_report(self, request):
         actor = self.actor(request)
         auth.require_role(actor, *REPORTERS)
-        report = self.intake.submit_report(actor, body(request))
+        # Before the body is even read: a runaway phone costs the services nothing.
+        wait = self.report_limit.take(actor["id"])
+        if wait:
+            return come_back_later(too_many_reports(wait))
+        submission = body(request)
+        report = self.intake.submit_report(
+            actor, submission, submission_id(actor, request.headers.get("Idempotency-Key")))
         return json_response(report, 201, {"Location": f"/v1/reports/{report['id']}"})
 
     @http("GET", "/v1/reports")

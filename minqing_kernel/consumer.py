@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from minqing_kernel import events as ev
 from minqing_kernel import faults
 from minqing_kernel import metrics as m
+from minqing_kernel.errors import Unavailable
 from minqing_kernel.outbox import (
     DEAD_LETTER_EXCHANGE,
     ConfirmingPublisher,
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DELIVERY_LIMIT = 10
 TRANSIENT_BACKOFF_S = 1.0
+OUTAGE_RETRIES = 120  # two minutes of outage before the events go back to the queue
 
 def consumer_queue(service: str, source_service: str, event_type: str, method: str) -> Queue:
     return Queue(
@@ -147,19 +149,21 @@ class EventConsumer(Entrypoint):
         if batch:
             self._spawn(batch)
 
-    def _spawn(self, batch: list) -> None:
+    def _spawn(self, batch: list, outage_retries: int = 0) -> None:
         events = [event for _, event in batch]
         correlation = next((e.correlation_id for e in events if e.correlation_id), None)
         context = {"correlation_id": correlation} if correlation else {}
         try:
             self.container.spawn_worker(
                 self, (events,), {}, context_data=context,
-                handle_result=partial(self.handle_result, batch, time.perf_counter()))
+                handle_result=partial(self.handle_result, batch, time.perf_counter(),
+                                      outage_retries))
         except ContainerBeingKilled:
             for message, _ in batch:
                 self.queue_consumer.requeue_message(message)
 
-    def handle_result(self, batch, started, worker_ctx, result=None, exc_info=None):
+    def handle_result(self, batch, started, outage_retries, worker_ctx, result=None,
+                      exc_info=None):
         m.EVENT_HANDLE_SECONDS.labels(self.consumer_name).observe(time.perf_counter() - started)
         if exc_info is None:
             for _, event in batch:
@@ -169,6 +173,15 @@ class EventConsumer(Entrypoint):
                 self.queue_consumer.ack_message(message)
             return result, exc_info
         exc = exc_info[1]
+        if _is_transient(exc) and outage_retries < OUTAGE_RETRIES:
+            # The database is away (restarting, failing over): keep the messages and try
+            # again shortly, rather than requeue them and spend their delivery limit,
+            # which is for events that fail on their own account.
+            if outage_retries == 0:
+                log.warning("%s: database unavailable; holding %d events and retrying "
+                            "every %.0fs", self.consumer_name, len(batch), TRANSIENT_BACKOFF_S)
+            eventlet.spawn_after(TRANSIENT_BACKOFF_S, self._spawn, batch, outage_retries + 1)
+            return result, exc_info
         if len(batch) > 1:
             log.warning("%s failed on a batch of %d (%r); retrying them one by one",
                         self.consumer_name, len(batch), exc)
@@ -177,10 +190,6 @@ class EventConsumer(Entrypoint):
             return result, exc_info
         message, event = batch[0]
         m.EVENTS_HANDLED.labels(self.consumer_name, event.type, "error").inc()
-        if _is_transient(exc):
-            # The database is away: wait a little before the redelivery, so a restart of
-            # PostgreSQL costs a few attempts, not all of them.
-            eventlet.sleep(TRANSIENT_BACKOFF_S)
         log.error("%s failed on event %s (%s); requeued, attempt limit %d: %r",
                   self.consumer_name, event.id, event.type, DELIVERY_LIMIT, exc)
         self.queue_consumer.requeue_message(message)
@@ -212,7 +221,8 @@ class EventConsumer(Entrypoint):
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (
+    """A failure of the infrastructure, not of the event: worth retrying as it is."""
+    return isinstance(exc, OperationalError | Unavailable) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 

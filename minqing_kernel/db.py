@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel import events as ev
 from minqing_kernel import faults
+from minqing_kernel.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,16 @@ class GroupWriter:
             self._p.relay.wake()
 
 
+def database_unavailable(exc: Exception) -> Unavailable:
+    """What a caller hears when PostgreSQL is away (restarting, failing over): a 503 it
+    may retry, since nothing was committed. Consumers requeue it like any failure."""
+    log.error("database unavailable: %s", str(exc).splitlines()[0][:300])
+    return Unavailable("The database is briefly unavailable; nothing was saved. "
+                       "Please try again in a moment.",
+                       "数据库暂时不可用，本次操作未保存，请稍后重试。",
+                       code="database-unavailable")
+
+
 def _outbox_row(event: ev.Event) -> dict:
     return {"event_id": event.id, "type": event.type, "subject": event.subject,
             "body": ev.to_body(event)}
@@ -258,6 +269,9 @@ class DatabaseHandle:
             yield uow
             if session.in_transaction() or uow.events:
                 uow.commit()
+        except sa.exc.OperationalError as exc:
+            uow.rollback()
+            raise database_unavailable(exc) from exc
         except BaseException:
             uow.rollback()
             raise
@@ -273,7 +287,10 @@ class DatabaseHandle:
                         events: list[ev.Event]) -> None:
         """Insert rows and their events atomically, group-committed with concurrent
         requests (see GroupWriter). Returns once committed; raises if it was not."""
-        self._p.writer.write(rows, events)
+        try:
+            self._p.writer.write(rows, events)
+        except sa.exc.OperationalError as exc:
+            raise database_unavailable(exc) from exc
 
     @contextmanager
     def handling(self, consumer: str,
@@ -281,5 +298,6 @@ class DatabaseHandle:
         """One unit of work for a batch of events, and those not handled before."""
         first = next((e.correlation_id for e in events if e.correlation_id), None)
         self.correlation_id = first or self.correlation_id
+        faults.poison(consumer, events)
         with self.unit_of_work() as uow:
             yield uow, uow.first_time(consumer, events)

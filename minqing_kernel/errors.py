@@ -77,6 +77,27 @@ class TooLarge(Problem):
     code = "too-large"
 
 
+class TooManyRequests(Problem):
+    """429: come back in `retry_after_s` seconds (the body says so, as a Retry-After
+    header would; the gateway sends the header too)."""
+    status = 429
+    code = "too-many-requests"
+
+    def __init__(self, detail_en: str, detail_zh: str, errors: Any = None,
+                 code: str | None = None, retry_after_s: int | None = None):
+        super().__init__(detail_en, detail_zh, errors, code)
+        # (it arrives as text: nameko sends non-string arguments as their str())
+        self.retry_after_s = int(retry_after_s) if retry_after_s is not None else None
+        # nameko rebuilds a remote exception from its args: keep the wait among them.
+        self.args = (*self.args, self.retry_after_s)
+
+    def to_problem(self, instance: str | None = None) -> dict:
+        body = super().to_problem(instance)
+        if self.retry_after_s is not None:
+            body["retry_after_s"] = self.retry_after_s
+        return body
+
+
 class Unavailable(Problem):
     status = 503
     code = "unavailable"
@@ -137,5 +158,5 @@ def validated(schema, payload: Any, what_en: str, what_zh: str) -> dict:
 
 
 for _cls in (Problem, Invalid, BadRequest, Unauthorized, Forbidden, NotFound, Conflict,
-             TooLarge, Unavailable):
+             TooLarge, TooManyRequests, Unavailable):
     registry[f"{__name__}.{_cls.__name__}"] = _cls

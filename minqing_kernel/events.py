@@ -27,6 +27,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 CONTENT_TYPE = "application/cloudevents+json"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+MAX_EVENT_BYTES = 256 * 1024
 TYPE_PREFIX = "cn.minqing."
 _FORMAT = JSONFormat()
 
@@ -122,6 +123,9 @@ def from_message(content_type: str | None, headers: dict | None, body: bytes) ->
                             f"expected {CONTENT_TYPE}, got {content_type!r}")
     if isinstance(body, str):
         body = body.encode("utf-8")
+    if len(body) > MAX_EVENT_BYTES:
+        raise EventRejected("too-large", f"{len(body)} bytes; events are at most "
+                                         f"{MAX_EVENT_BYTES} (media go to the object store)")
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

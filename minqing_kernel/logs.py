@@ -54,7 +54,9 @@ class JsonFormatter(logging.Formatter):
                       if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exc"] = "".join(traceback.format_exception(*record.exc_info))[-4000:]
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # One record, one line: U+2028/2029 are line breaks to some readers, so escape them.
+        return (json.dumps(entry, ensure_ascii=False, default=str)
+                .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 class CorrelationContext(DependencyProvider):

@@ -6,20 +6,43 @@ region is fixed so that signing a URL never needs a round trip to the server.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlparse
 
+import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import S3Error, ServerError
 from nameko.extensions import DependencyProvider
+
+from minqing_kernel.errors import Unavailable
 
 REGION = "us-east-1"
 
 
 def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Minio:
     url = urlparse(endpoint_url)
+    # minio's default client retries a refused connection five times with backoff: a
+    # resident would wait ~6 s to hear that the store is down. Fail fast and say so.
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=2.0, read=20.0), maxsize=20,
+        retries=urllib3.Retry(total=2, backoff_factor=0.1,
+                              status_forcelist=[500, 502, 503, 504]))
     return Minio(url.netloc, access_key=access_key, secret_key=secret_key,
-                 secure=url.scheme == "https", region=REGION)
+                 secure=url.scheme == "https", region=REGION, http_client=http)
+
+
+@contextmanager
+def store_errors():
+    """The store being away is a 503 the caller may retry, not a 500."""
+    try:
+        yield
+    except (urllib3.exceptions.HTTPError, ServerError, OSError) as exc:
+        raise Unavailable("The media store is unavailable; photos, video and voice cannot "
+                          "be uploaded or checked right now. A report without attachments "
+                          "can still be submitted.",
+                          "媒体存储暂不可用，暂时无法上传或校验照片、视频和语音；不带附件的"
+                          "爆料仍可提交。", code="object-store-unavailable") from exc
 
 
 class Store:
@@ -39,19 +62,26 @@ class Store:
     def stat(self, key: str):
         """The object's metadata, or None if there is no such object."""
         try:
-            return self.client.stat_object(self.bucket, key)
+            with store_errors():
+                return self.client.stat_object(self.bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
                 return None
             raise
 
     def head_bytes(self, key: str, length: int = 32) -> bytes:
-        response = self.client.get_object(self.bucket, key, offset=0, length=length)
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+        with store_errors():
+            response = self.client.get_object(self.bucket, key, offset=0, length=length)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+    def check_reachable(self) -> None:
+        """Before handing out an upload URL: a URL to a store that is down helps nobody."""
+        with store_errors():
+            self.client.bucket_exists(self.bucket)
 
     def ensure_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):

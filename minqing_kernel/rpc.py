@@ -12,7 +12,9 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
+import amqp.exceptions
 import eventlet
+import kombu.exceptions
 import kombu.serialization
 import nameko.amqp.publish
 from kombu import Connection
@@ -24,6 +26,9 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy
 from minqing_kernel.errors import Unavailable
 
 DEFAULT_TIMEOUT_S = 10.0
+# What publishing a request raises when RabbitMQ is away or restarting.
+BROKER_ERRORS = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError,
+                 ConnectionError)
 _connections: dict = {}
 
 
@@ -116,6 +121,12 @@ class _Deadlined:
             try:
                 with eventlet.Timeout(self._timeout):
                     return remote(*args, **kwargs)
+            except BROKER_ERRORS as exc:
+                raise Unavailable(
+                    "The message broker is unavailable; the request was not sent. "
+                    "Try again in a moment.",
+                    "消息服务暂不可用，请求未发出，请稍后重试。",
+                    code="broker-unavailable") from exc
             except eventlet.Timeout:
                 raise Unavailable(
                     f"The {self._service} service did not answer in {self._timeout:.0f}s; "

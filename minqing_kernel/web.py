@@ -35,8 +35,12 @@ STATUS_DETAILS = {
 
 def json_response(body, status: int = 200, headers: dict | None = None,
                   mimetype: str = "application/json") -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                    mimetype=mimetype, headers=headers)
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from input: escape, never fail
+        data = json.dumps(body, ensure_ascii=True, default=str).encode("ascii")
+    return Response(data, status=status, mimetype=mimetype, headers=headers)
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
@@ -82,6 +86,8 @@ class ProblemWsgiApp(WsgiApp):
         except HTTPException as exc:
             response = status_problem(exc.code or 500)
         response.headers["X-Request-Id"] = cid
+        # Bodies are data, never markup: a browser must not guess otherwise.
+        response.headers["X-Content-Type-Options"] = "nosniff"
         elapsed = time.perf_counter() - started
         method = environ.get("REQUEST_METHOD", "")
         HTTP_SECONDS.labels(method, route, str(response.status_code)).observe(elapsed)

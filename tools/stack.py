@@ -62,6 +62,7 @@ BY_NAME = {s.name: s for s in SERVICES}
 class Settings:
     run_dir: Path
     env: dict = field(default_factory=dict)
+    local_s3: bool = False  # whether this stack runs its own S3 server
 
     def url(self, svc: str) -> str:
         return f"http://{self.env[BY_NAME[svc].port_var]}"
@@ -125,9 +126,11 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 # --- the S3 server ---------------------------------------------------------------
 
 def start_s3(st: Settings) -> None:
-    """Start SeaweedFS's S3 gateway unless S3_ENDPOINT points at a server already."""
-    if st.env.get("S3_ENDPOINT"):
+    """Start SeaweedFS's S3 gateway unless S3_ENDPOINT points at a server already (one
+    this stack started itself is started again if it has stopped)."""
+    if st.env.get("S3_ENDPOINT") and not st.local_s3:
         return
+    st.local_s3 = True
     port = int(st.env["S3_PORT"])
     st.env["S3_ENDPOINT"] = f"http://127.0.0.1:{port}"
     if http_ok(f"http://127.0.0.1:{port}/healthz"):
@@ -142,7 +145,8 @@ def start_s3(st: Settings) -> None:
     args = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={port}", f"-master.port={9333 + off}", f"-filer.port={8888 + off}",
             f"-volume.port={8080 + off}", "-master.telemetry=false", "-webdav=false",
-            "-admin.ui=false"]
+            "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-admin.port={23646 + off}"]
     _spawn("s3", args, st, env)
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "S3 server")
 

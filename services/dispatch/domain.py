@@ -96,6 +96,16 @@ def can_view(actor: dict, unit_id: str | None, reporter_ids: list[str]) -> bool:
     return actor["id"] in reporter_ids
 
 
+def visible_reporters(actor: dict, reporter_ids: list[str]) -> list[str]:
+    """Who reported a case, as `actor` may see it. Those who read every report (the
+    command center, leaders, oversight) see them all; a handler needs the problem, not
+    who raised it (a neighbour's noise complaint must not reach the neighbour's
+    community with a name on it); a reporter sees herself and no other reporter."""
+    if set(actor["roles"]) & SEE_ALL:
+        return list(reporter_ids)
+    return [r for r in reporter_ids if r == actor["id"]]
+
+
 def check_action_input(action: str, note: str | None, result: str | None) -> None:
     if action in ("reject", "close_directly") and not (note or "").strip():
         raise Invalid(f"'{action}' needs a note saying why (the reporter reads it).",

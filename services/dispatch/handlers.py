@@ -188,7 +188,7 @@ def act(uow, refdata: RefData, actor: dict, case_id: str, payload: dict) -> dict
     case = _transition(uow, refdata, actor, case, request["action"],
                        unit_id=request.get("unit_id"), note=request.get("note"),
                        result=request.get("result"), attachments=request["attachments"])
-    return schemas.CaseView().dump(_row(case))
+    return _case_view(actor, _row(case))
 
 
 def give_feedback(uow, refdata: RefData, actor: dict, case_id: str, payload: dict) -> dict:
@@ -199,7 +199,7 @@ def give_feedback(uow, refdata: RefData, actor: dict, case_id: str, payload: dic
                         "只有爆料人可以评价该案卷。", code="not-your-case")
     case = _transition(uow, refdata, actor, case, domain.rating_action(request["rating"]),
                        rating=request["rating"], feedback=request.get("comment"))
-    return schemas.CaseView().dump(_row(case))
+    return _case_view(actor, _row(case))
 
 
 class _row:
@@ -219,8 +219,14 @@ def _visible_case(uow, actor: dict, case_id: str):
     return row
 
 
+def _case_view(actor: dict, case) -> dict:
+    view = schemas.CaseView().dump(case)
+    view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
+    return view
+
+
 def get_case(uow, actor: dict, case_id: str) -> dict:
-    return schemas.CaseView().dump(_visible_case(uow, actor, case_id))
+    return _case_view(actor, _visible_case(uow, actor, case_id))
 
 
 def case_for_report(uow, actor: dict, report_id: str) -> dict | None:
@@ -249,15 +255,20 @@ def list_cases(uow, actor: dict, query: dict) -> dict:
     after = decode_cursor(q.get("cursor"))
     if after is not None:
         stmt = stmt.where(c.c.seq > after)
-    return page(uow.session.execute(stmt).all(), limit, schemas.CaseView().dump)
+    return page(uow.session.execute(stmt).all(), limit, lambda row: _case_view(actor, row))
 
 
 def timeline(uow, actor: dict, case_id: str) -> dict:
     row = _visible_case(uow, actor, case_id)
     entries = uow.session.execute(sa.select(models.case_trail).where(
         models.case_trail.c.case_id == row.id).order_by(models.case_trail.c.seq)).all()
-    return {"case_id": row.id, "status": row.status,
-            "entries": schemas.TrailEntryView(many=True).dump(entries)}
+    shown = schemas.TrailEntryView(many=True).dump(entries)
+    visible = set(domain.visible_reporters(actor, row.reporter_ids))
+    for entry in shown:
+        # A reporter's rating is in the trail under her id: hidden as in the case view.
+        if entry["actor_role"] == "reporter" and entry["actor_id"] not in visible:
+            entry["actor_id"] = None
+    return {"case_id": row.id, "status": row.status, "entries": shown}
 
 
 def verify_trail(uow, case_id: str) -> dict:

@@ -1,6 +1,7 @@
 """What crosses dispatch's boundary: action requests and feedback in, cases out."""
 from marshmallow import Schema, fields, validate
 
+from minqing_kernel.schemas import Text
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
 
 
@@ -13,16 +14,16 @@ class Attachment(Schema):
 
 class ActionRequest(Schema):
     action = fields.String(required=True, validate=validate.OneOf(sorted(ACTIONS)))
-    unit_id = fields.String(validate=validate.Length(min=1, max=64))
-    note = fields.String(validate=validate.Length(max=2000))
-    result = fields.String(validate=validate.Length(max=2000))
+    unit_id = Text(validate=validate.Length(min=1, max=64))
+    note = Text(validate=validate.Length(max=2000))
+    result = Text(validate=validate.Length(max=2000))
     attachments = fields.List(fields.Nested(Attachment), load_default=list,
                               validate=validate.Length(max=9))
 
 
 class FeedbackRequest(Schema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
-    comment = fields.String(validate=validate.Length(max=1000))
+    comment = Text(validate=validate.Length(max=1000))
 
 
 class CaseQuery(Schema):

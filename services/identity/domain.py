@@ -1,8 +1,15 @@
-"""Who may sign in, and what of a person other services and the API may see."""
+"""Who may sign in (passwords, lockout), and what of a person other services and the API
+may see."""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from minqing_kernel.errors import TooManyRequests, Unauthorized
 
 ROLES = frozenset({"resident", "patroller", "operator", "handler", "leader", "lawyer",
                    "admin", "partner", "discipline"})
@@ -36,3 +43,56 @@ def mask_phone(phone: str | None) -> str | None:
 def public_user(row) -> dict:
     return {"id": row.id, "username": row.username, "display_name": row.display_name,
             "roles": list(row.roles), "unit_id": row.unit_id, "phone": mask_phone(row.phone)}
+
+
+# --- sign-in lockout ------------------------------------------------------------------
+# Guessing passwords online is slowed to a crawl: after `max_failures` wrong passwords in
+# a row an account refuses every sign-in, the right password included, for `lock_s`.
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    max_failures: int = 5
+    lock_s: int = 15 * 60
+
+
+@dataclass(frozen=True)
+class SignInRecord:
+    """What identity remembers of an account's recent sign-ins."""
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+
+def seconds_locked(record: SignInRecord, now: datetime) -> int:
+    """How long the account still refuses sign-ins: 0 if it does not, else whole
+    seconds rounded up (so a client that waits that long is never refused again)."""
+    if record.locked_until is None or record.locked_until <= now:
+        return 0
+    return max(1, math.ceil((record.locked_until - now).total_seconds()))
+
+
+def after_failed_sign_in(record: SignInRecord, now: datetime,
+                         policy: LockoutPolicy) -> SignInRecord:
+    """One more wrong password. The one that reaches the limit locks the account and
+    starts a fresh count, so that after the lock it has `max_failures` tries again."""
+    failed = record.failed_logins + 1
+    if failed >= policy.max_failures:
+        return SignInRecord(0, now + timedelta(seconds=policy.lock_s))
+    return SignInRecord(failed, record.locked_until)
+
+
+def after_successful_sign_in() -> SignInRecord:
+    return SignInRecord()
+
+
+def sign_in_locked(wait_s: int) -> TooManyRequests:
+    minutes = max(1, math.ceil(wait_s / 60))
+    return TooManyRequests(
+        f"Too many wrong passwords: sign-in is locked; try again in {minutes} min.",
+        f"密码错误次数过多，账号已暂时锁定，请 {minutes} 分钟后再试。",
+        code="login-locked", retry_after_s=wait_s)
+
+
+def wrong_credentials() -> Unauthorized:
+    # The same problem whether the username exists or not: no one learns who has an account.
+    return Unauthorized("Wrong username or password.", "用户名或密码错误。",
+                        code="bad-credentials")

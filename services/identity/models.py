@@ -18,4 +18,8 @@ users = sa.Table(
     sa.Column("phone", sa.String(20)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
+    # Sign-in lockout (domain.after_failed_sign_in): wrong passwords in a row, and until
+    # when every sign-in is refused.
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
 )

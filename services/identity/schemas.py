@@ -1,6 +1,8 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
+
+from minqing_kernel.schemas import Text
 
 
 class Credentials(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    username = Text(required=True, validate=validate.Length(min=1, max=64))
+    password = Text(required=True, validate=validate.Length(min=1, max=200))

@@ -5,17 +5,23 @@ for live here, behind RPC. Residents, staff and partners are all users; what the
 do is decided by their roles (checked by the gateway) and by ownership (checked by the
 service that owns the thing).
 """
-import sqlalchemy as sa
 from eventlet import tpool
 from nameko.dependency_providers import Config
 
 from minqing_kernel.db import Database
-from minqing_kernel.errors import NotFound, Unauthorized, validated
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
-from services.identity import domain, models, schemas
+from services.identity import domain, handlers, models
+
+# Made-up usernames' sign-in records: this process's memory (see handlers.UnknownNames).
+STRANGERS = handlers.UnknownNames()
+
+
+def _password_matches_off_the_hub(password_hash: str | None, password: str) -> bool:
+    # argon2 is CPU-bound C code: run it off the hub so other requests keep moving.
+    return tpool.execute(domain.password_matches, password_hash, password)
 
 
 class IdentityService(OpsEndpoints):
@@ -25,25 +31,15 @@ class IdentityService(OpsEndpoints):
     timer = EntrypointTimer()
     correlation = CorrelationContext()
 
+    def lockout_policy(self) -> domain.LockoutPolicy:
+        return domain.LockoutPolicy(max_failures=int(self.config.get("LOGIN_MAX_FAILURES", 5)),
+                                    lock_s=int(self.config.get("LOGIN_LOCK_S", 900)))
+
     @rpc
     def authenticate(self, credentials: dict) -> dict:
-        creds = validated(schemas.Credentials(), credentials, "sign-in request", "登录请求")
-        with self.db.unit_of_work() as uow:
-            row = uow.session.execute(sa.select(models.users).where(
-                models.users.c.username == creds["username"])).first()
-        # argon2 is CPU-bound C code: run it off the hub so other requests keep moving.
-        ok = tpool.execute(domain.password_matches,
-                                    row.password_hash if row else None, creds["password"])
-        if not ok:
-            raise Unauthorized("Wrong username or password.", "用户名或密码错误。",
-                               code="bad-credentials")
-        return domain.public_user(row)
+        return handlers.authenticate(self.db, self.lockout_policy(), STRANGERS,
+                                     _password_matches_off_the_hub, credentials)
 
     @rpc
     def get_user(self, user_id: str) -> dict:
-        with self.db.unit_of_work() as uow:
-            row = uow.session.execute(sa.select(models.users).where(
-                models.users.c.id == user_id)).first()
-        if row is None:
-            raise NotFound(f"No user {user_id}.", f"用户 {user_id} 不存在。")
-        return domain.public_user(row)
+        return handlers.get_user(self.db, user_id)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import Forbidden, NotFound, validated
+from minqing_kernel.errors import Conflict, Forbidden, NotFound, validated
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.intake import domain, models, schemas
 from services.intake.metrics import REPORTS_SUBMITTED
@@ -41,6 +41,7 @@ class Catalogue:
 def create_upload(store, actor: dict, payload: dict) -> dict:
     request = validated(schemas.UploadRequest(), payload, "upload request", "上传请求")
     kind, _, limit = domain.media_rule(request["content_type"], request["size"])
+    store.check_reachable()
     key = domain.upload_key(actor["id"], request["content_type"])
     return {"object_key": key, "upload_url": store.presigned_put(key, UPLOAD_URL_TTL),
             "method": "PUT", "headers": {"Content-Type": request["content_type"]},
@@ -59,7 +60,10 @@ def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Atta
     return checked
 
 
-def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict) -> dict:
+def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
+                  submission_id: str | None = None) -> dict:
+    """Store a report and emit report.submitted. `submission_id` (the gateway's) makes a
+    repeat of the same submission return the first report instead of making another."""
     request = validated(schemas.ReportSubmission(), payload, "report", "爆料")
     cat = catalogue.fresh(db)
     domain.check_category(cat.categories, request["category"])
@@ -69,7 +73,7 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict) -
     attachments = check_attachments(store, actor["id"], request["attachments"])
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
-        "id": str(uuid.uuid4()),
+        "id": _valid_uuid(submission_id) or str(uuid.uuid4()),
         "reporter_id": domain.caller_id(phone) if phone else actor["id"],
         "reporter_phone": phone,
         "submitted_by": actor["id"],
@@ -87,10 +91,33 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict) -
         "address": row["address"], "location": {"lat": lat, "lon": lon},
         "attachments": row["attachments"], "submitted_at": row["submitted_at"].isoformat()})
     # The hot path: every report in the city comes through here, so it is group-committed.
-    db.insert_together([(models.reports, row)], [event])
+    try:
+        db.insert_together([(models.reports, row)], [event])
+    except sa.exc.IntegrityError:
+        return _repeated_submission(db, actor, row["id"])
     REPORTS_SUBMITTED.labels(row["category"], channel).inc()
     log.info("report %s accepted: %s via %s with %d attachments", row["id"], row["category"],
              channel, len(attachments), extra={"report_id": row["id"], "event_id": event.id})
+    return schemas.ReportView().dump(row)
+
+
+def _valid_uuid(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _repeated_submission(db, actor: dict, report_id: str) -> dict:
+    """The same submission again: answer as the first time, change nothing."""
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(models.reports).where(
+            models.reports.c.id == report_id)).first()
+    if row is None or row.submitted_by != actor["id"]:
+        raise Conflict("This submission id is already used.", "该提交编号已被使用。",
+                       code="submission-conflict")
+    log.info("report %s submitted again; answered with the stored one", report_id,
+             extra={"report_id": report_id})
     return schemas.ReportView().dump(row)
 
 

@@ -2,6 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.utils import get_value
 
+from minqing_kernel.schemas import Text
 from services.intake.domain import MAX_ATTACHMENTS
 
 
@@ -11,17 +12,17 @@ class Location(Schema):
 
 
 class UploadRequest(Schema):
-    content_type = fields.String(required=True, validate=validate.Length(min=3, max=100))
+    content_type = Text(required=True, validate=validate.Length(min=3, max=100))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    filename = fields.String(validate=validate.Length(max=200))
+    filename = Text(validate=validate.Length(max=200))
 
 
 class ReportSubmission(Schema):
-    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    description = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    category = Text(required=True, validate=validate.Length(min=1, max=40))
+    description = Text(required=True, validate=validate.Length(min=5, max=2000))
     location = fields.Nested(Location, required=True)
-    address = fields.String(validate=validate.Length(max=200), allow_none=True)
-    attachments = fields.List(fields.String(validate=validate.Length(min=1, max=300)),
+    address = Text(validate=validate.Length(max=200), allow_none=True)
+    attachments = fields.List(Text(validate=validate.Length(min=1, max=300)),
                               load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS))
     channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol"]))
     caller_phone = fields.String(validate=validate.Regexp(r"^1\d{10}$"))
@@ -33,7 +34,7 @@ class ReportSubmission(Schema):
 
 
 class AttachmentKeys(Schema):
-    keys = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+    keys = fields.List(Text(validate=validate.Length(min=1, max=300)), required=True,
                        validate=validate.Length(max=MAX_ATTACHMENTS))
 
 

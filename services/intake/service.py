@@ -25,8 +25,10 @@ class IntakeService(OpsEndpoints):
         return handlers.create_upload(self.store, actor, request)
 
     @rpc
-    def submit_report(self, actor: dict, submission: dict) -> dict:
-        return handlers.submit_report(self.db, self.store, CATALOGUE, actor, submission)
+    def submit_report(self, actor: dict, submission: dict,
+                      submission_id: str | None = None) -> dict:
+        return handlers.submit_report(self.db, self.store, CATALOGUE, actor, submission,
+                                      submission_id)
 
     @rpc
     def get_report(self, actor: dict, report_id: str) -> dict:

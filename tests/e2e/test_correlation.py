@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 def log_entries(stack, service: str) -> list[dict]:
     path = stack.st.run_dir / "logs" / f"{service}.log"
     entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
         if line.startswith("{"):
             entries.append(json.loads(line))
     return entries

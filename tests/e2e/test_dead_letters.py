@@ -65,6 +65,11 @@ def unknown_type(marker):
         CLOUDEVENTS_JSON
 
 
+def unknown_version(marker):
+    return cloudevent(report_data(marker), type_="cn.minqing.report.submitted.v2"), \
+        CLOUDEVENTS_JSON
+
+
 def bad_envelope(marker):
     return cloudevent(report_data(marker), specversion=None, id=None), CLOUDEVENTS_JSON
 
@@ -76,9 +81,10 @@ def huge(marker):
 
 BAD_MESSAGES = [(not_json, "not-json"), (plain_text, "wrong-content-type"),
                 (schema_violation, "schema-violation"), (unknown_type, "unknown-type"),
-                (bad_envelope, "bad-envelope"), (huge, None)]
+                (unknown_version, "unknown-type"), (bad_envelope, "bad-envelope"),
+                (huge, "too-large")]
 BAD_IDS = ["not-json", "wrong-content-type", "schema-violation", "unknown-type",
-           "bad-envelope", "huge"]
+           "unknown-version", "bad-envelope", "huge"]
 
 
 @pytest.fixture

@@ -179,6 +179,21 @@ def test_a_resident_does_not_see_a_case_they_did_not_report():
     assert not domain.can_view(OTHER_RESIDENT, "comm-jinjiang", ["res-1"])
 
 
+# --- who may see who reported ------------------------------------------------------------
+
+@pytest.mark.parametrize("actor", [OPERATOR, ADMIN, LEADER, DISCIPLINE])
+def test_those_who_read_every_report_see_every_reporter(actor):
+    assert domain.visible_reporters(actor, ["res-1", "res-2"]) == ["res-1", "res-2"]
+
+
+def test_a_handler_of_the_unit_sees_the_case_but_not_who_reported_it():
+    assert domain.visible_reporters(HANDLER, ["res-1"]) == []
+
+
+def test_a_reporter_sees_herself_and_no_other_reporter_of_the_same_case():
+    assert domain.visible_reporters(RESIDENT, ["res-2", "res-1"]) == [RESIDENT["id"]]
+
+
 # --- what an action needs ----------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["reject", "close_directly"])

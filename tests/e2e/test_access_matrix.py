@@ -1,0 +1,643 @@
+"""Who may do what: every gateway endpoint x every kind of user, as a table.
+
+Each row of MATRIX is one endpoint; each column one role, relative to the thing the row
+acts on (a report and its case owned by `owner`, assigned to the unit of
+`handler-of-unit`). The cell is the status that user must get. Around the table:
+tokens that must be refused everywhere (expired, forged, `alg: none`, HS512 with the
+right secret, roles edited after signing), presigned upload URLs (one object, short
+lived), the per-user report rate limit and the sign-in lockout.
+
+Every JSON body any of these requests receives is scanned as it arrives: no full
+11-digit phone number anywhere, and nobody outside the command center, leaders and
+oversight learns who reported something other than themselves.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import jwt
+import pytest
+import requests
+import sqlalchemy as sa
+
+from gateway import auth
+from gateway.service import GatewayService
+from tests.fixtures import JPEG, PASSWORD, wait_for
+
+pytestmark = pytest.mark.integration
+
+# The columns: who asks, relative to the report and case each row acts on.
+USERS = {
+    "anonymous": None,
+    "owner": "resident-wang",                 # reported it
+    "other-resident": "resident-li",
+    "operator": "operator-zhou",
+    "handler-of-unit": "handler-wujiang",     # the case is assigned to comm-wujiang
+    "handler-other-unit": "handler-jinjiang",
+    "leader": "leader-jinjiang",
+    "admin": "admin",
+    "patroller": "patroller-zhao",            # a patroller is a resident too
+}
+ROLES = tuple(USERS)
+CASE_UNIT = "comm-wujiang"
+# Who may see who reported a thing (dispatch.domain.SEE_ALL, intake STAFF_READERS).
+SEES_REPORTERS = {"operator", "leader", "admin"}
+HANDLERS = {"handler-of-unit", "handler-other-unit"}
+
+# {report} is the owner's report, {case} its case, {phone_report} and {phone_case} a
+# report an operator took on the phone (with the caller's number) and its case. The
+# action and feedback rows each get a fresh case in the state the action needs.
+MATRIX = {
+    #                                         anon owner other oper h-unit h-oth lead admin patr
+    "GET /v1/openapi.json":                  (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /health/live":                      (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /health/ready":                     (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /metrics":                          (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "POST /v1/auth/token":                   (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/me":                            (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/categories":                    (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/units":                         (401, 403, 403, 200, 200, 200, 200, 200, 403),
+    "POST /v1/uploads":                      (401, 201, 201, 201, 201, 201, 403, 201, 201),
+    "POST /v1/reports":                      (401, 201, 201, 201, 403, 403, 403, 201, 201),
+    "GET /v1/reports":                       (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/reports/{report}":              (401, 200, 403, 200, 403, 403, 200, 200, 403),
+    "GET /v1/reports/{phone_report}":        (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "GET /v1/cases":                         (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/cases/{case}":                  (401, 200, 403, 200, 200, 403, 200, 200, 403),
+    "GET /v1/cases/{phone_case}":            (401, 403, 403, 200, 200, 403, 200, 200, 403),
+    "GET /v1/cases/{case}/timeline":         (401, 200, 403, 200, 200, 403, 200, 200, 403),
+    "POST /v1/cases/{assigned}/actions assign":   (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "POST /v1/cases/{assigned}/actions accept":   (401, 403, 403, 403, 200, 403, 403, 403, 403),
+    "POST /v1/cases/{accepted}/actions resolve":  (401, 403, 403, 403, 200, 403, 403, 403, 403),
+    "POST /v1/cases/{resolved}/feedback":    (401, 200, 403, 403, 403, 403, 403, 403, 403),
+}
+# For the lists: does the role find the owner's report / case in them?
+FINDS = {
+    #                   anon   owner other  oper  h-unit h-oth  lead  admin patr
+    "GET /v1/reports": (None, True, False, True, False, False, True, True, False),
+    "GET /v1/cases":   (None, True, False, True, True, False, True, True, False),
+}
+ROWS = [(endpoint, role, status)
+        for endpoint, statuses in MATRIX.items()
+        for role, status in zip(ROLES, statuses, strict=True)]
+
+PHONE = re.compile(r"(?<![0-9A-Za-z])1\d{10}(?![0-9A-Za-z])")
+MASKED = re.compile(r"^1\d{2}\*{4}\d{4}$")
+CALLER_PHONE = "13912345678"
+TALLY: Counter = Counter()  # checks run, checks passed, bodies scanned
+
+
+# --- the world the rows act on ----------------------------------------------------------
+
+def leaks(role: str, user: dict | None, body) -> list[str]:
+    """What `body`, received by `role`, shows that it must not."""
+    found = [f"a full phone number {m.group()}" for m in PHONE.finditer(
+        json.dumps(body, ensure_ascii=False))]
+    if user is None or role in SEES_REPORTERS:
+        return found
+    me = user["id"]
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        # (values, not the schemas of /v1/openapi.json, which name the same members)
+        if isinstance(node.get("reporter_id"), str) and node["reporter_id"] != me:
+            found.append(f"another's report (reporter {node['reporter_id']})")
+        if isinstance(node.get("reporter_ids"), list):
+            if set(node["reporter_ids"]) - {me}:
+                found.append(f"who reported a case: {node['reporter_ids']}")
+            if role in HANDLERS and "unit_id" in node and node["unit_id"] != user["unit_id"] \
+                    and me not in node["reporter_ids"]:
+                found.append(f"a case of another unit ({node['unit_id']})")
+        if node.get("actor_role") == "reporter" and node.get("actor_id") not in (me, None):
+            found.append(f"who rated a case: {node['actor_id']}")
+        for value in node.values():
+            walk(value)
+
+    walk(body)
+    return found
+
+
+class Caller:
+    """A user of the gateway whose every JSON answer is scanned as it arrives."""
+
+    def __init__(self, base: str, role: str, username: str | None, leaked: list):
+        self.base, self.role, self.username = base, role, username
+        self.http = requests.Session()
+        self.http.hooks["response"].append(self._scan)
+        self.user = None
+        self._leaked = leaked
+        if username:
+            r = self.http.post(f"{base}/v1/auth/token",
+                               json={"username": username, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            self.user = r.json()["user"]
+            self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def _scan(self, response, *args, **kwargs):
+        if response.headers.get("Content-Type", "").split(";")[0].endswith("json"):
+            TALLY["bodies scanned"] += 1
+            for leak in leaks(self.role, self.user, response.json()):
+                self._leaked.append(f"{self.role} {response.request.method} "
+                                    f"{response.request.path_url}: {leak}")
+
+    def get(self, path, **kw):
+        return self.http.get(self.base + path, **kw)
+
+    def post(self, path, **kw):
+        return self.http.post(self.base + path, **kw)
+
+    def report(self, **fields) -> dict:
+        body = {"category": "dispute-noise", "description": "楼下广场舞音响太吵，影响休息",
+                "location": {"lat": 30.24115, "lon": 120.18708}}
+        body.update(fields)
+        r = self.post("/v1/reports", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def upload(self) -> str:
+        ticket = self.post("/v1/uploads", json={"content_type": "image/jpeg",
+                                                "size": len(JPEG)}).json()
+        put = requests.put(ticket["upload_url"], data=JPEG, headers=ticket["headers"])
+        assert put.status_code == 200, put.text
+        return ticket["object_key"]
+
+
+@dataclass
+class World:
+    stack: object
+    callers: dict
+    report: dict
+    case: str
+    phone_report: dict
+    phone_case: str
+    leaked: list = field(default_factory=list)
+
+    def case_of(self, report_id: str) -> str:
+        return wait_for(lambda: self.stack.case_for(report_id), what="the case")
+
+    def case_status(self, case_id: str) -> str:
+        return self.stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c", c=case_id)
+
+    def fresh_case(self, status: str) -> str:
+        """A new case from the owner's report, assigned to CASE_UNIT and moved to `status`."""
+        owner, operator = self.callers["owner"], self.callers["operator"]
+        handler = self.callers["handler-of-unit"]
+        case = self.case_of(owner.report()["id"])
+        steps = [(operator, {"action": "assign", "unit_id": CASE_UNIT})]
+        if status in ("accepted", "resolved"):
+            steps.append((handler, {"action": "accept"}))
+        if status == "resolved":
+            steps.append((handler, {"action": "resolve", "result": "已上门劝导，音量已调低"}))
+        for who, action in steps:
+            r = who.post(f"/v1/cases/{case}/actions", json=action)
+            assert r.status_code == 200, r.text
+        assert self.case_status(case) == status
+        return case
+
+
+@pytest.fixture(scope="module")
+def world(stack, request):
+    leaked: list = []
+    callers = {role: Caller(stack.gateway, role, username, leaked)
+               for role, username in USERS.items()}
+    owner, operator = callers["owner"], callers["operator"]
+    # The owner's report, with a photo, and its case, assigned to CASE_UNIT
+    report = owner.report(attachments=[owner.upload()], address="望江街道始版桥社区 5幢")
+    w = World(stack, callers, report, "", {}, "", leaked)
+    w.case = w.case_of(report["id"])
+    r = operator.post(f"/v1/cases/{w.case}/actions",
+                      json={"action": "assign", "unit_id": CASE_UNIT})
+    assert r.status_code == 200, r.text
+    # A call taken by the operator: the caller's number must come back from nowhere
+    w.phone_report = operator.report(channel="phone", caller_phone=CALLER_PHONE,
+                                     description="来电反映：小区门口窨井盖缺失")
+    w.phone_case = w.case_of(w.phone_report["id"])
+    r = operator.post(f"/v1/cases/{w.phone_case}/actions",
+                      json={"action": "assign", "unit_id": CASE_UNIT})
+    assert r.status_code == 200, r.text
+    yield w
+    # Shown in every run, not only with -s: the figure the access tests are judged by.
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\naccess matrix: {TALLY['checks']} checks ({TALLY['test_access']} endpoint "
+                f"x role, {TALLY['test_a_token_that_is_not_valid_is_refused_everywhere']} "
+                f"bad tokens x endpoint, the rest URLs, identities, rate limit and lockout), "
+                f"{TALLY['passed']} passed; {TALLY['bodies scanned']} JSON bodies scanned "
+                f"for phone numbers and reporters' identities")
+
+
+@pytest.fixture
+def check(world, request):
+    """Counts the check, and fails it if anything this test received leaked."""
+    TALLY["checks"] += 1
+    TALLY[request.node.originalname] += 1
+    world.leaked.clear()
+    yield
+    assert not world.leaked, world.leaked
+    TALLY["passed"] += 1
+
+
+# --- what each row sends ----------------------------------------------------------------
+
+def paged_ids(caller: Caller, path: str, wanted: str, max_pages: int = 200) -> bool:
+    """Whether `wanted` is among the ids of the list at `path`, reading every page."""
+    params = {"limit": 100}
+    for _ in range(max_pages):
+        r = caller.get(path, params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        if any(item["id"] == wanted for item in page["items"]):
+            return True
+        if not page["next_cursor"]:
+            return False
+        params["cursor"] = page["next_cursor"]
+    raise AssertionError(f"{path} has more than {max_pages} pages")
+
+
+def token(c: Caller, w: World):
+    username = c.username or "no-such-user"
+    password = PASSWORD if c.username else "not-the-password"
+    r = requests.post(f"{w.stack.gateway}/v1/auth/token",
+                      json={"username": username, "password": password})
+    c._scan(r)
+    if r.status_code == 200:
+        assert MASKED.match(r.json()["user"]["phone"]), r.json()["user"]
+    return r
+
+
+def me(c: Caller, w: World):
+    r = c.get("/v1/me")
+    if r.status_code == 200:
+        assert r.json()["id"] == c.user["id"]
+        assert MASKED.match(r.json()["phone"]), r.json()  # her own number, masked too
+    return r
+
+
+def upload(c: Caller, w: World):
+    r = c.post("/v1/uploads", json={"content_type": "image/jpeg", "size": 2048})
+    if r.status_code == 201:
+        assert r.json()["object_key"].startswith(f"uploads/{c.user['id']}/")
+    return r
+
+
+def submit(c: Caller, w: World):
+    return c.post("/v1/reports", json={"category": "hazard-facility",
+                                       "description": "路灯杆歪斜，存在倒伏隐患",
+                                       "location": {"lat": 30.24115, "lon": 120.18708}})
+
+
+def listing(path: str, finds: tuple):
+    def call(c: Caller, w: World):
+        r = c.get(path)
+        if r.status_code == 200:
+            wanted = w.report["id"] if path == "/v1/reports" else w.case
+            expected = finds[ROLES.index(c.role)]
+            assert paged_ids(c, path, wanted) is expected, f"{c.role} finds it: {expected}"
+        return r
+    return call
+
+
+def case_view(c: Caller, w: World):
+    r = c.get(f"/v1/cases/{w.case}")
+    if r.status_code == 200:
+        shown = r.json()["reporter_ids"]
+        assert shown == ([w.report["reporter_id"]] if c.role in SEES_REPORTERS | {"owner"}
+                         else []), shown
+    return r
+
+
+def act(state: str, action: dict):
+    def call(c: Caller, w: World):
+        case = w.fresh_case(state)
+        r = c.post(f"/v1/cases/{case}/actions", json=action)
+        if r.status_code >= 400:
+            assert w.case_status(case) == state, "a refused action changed the case"
+        return r
+    return call
+
+
+def feedback(c: Caller, w: World):
+    case = w.fresh_case("resolved")
+    r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "处理及时"})
+    if r.status_code >= 400:
+        assert w.case_status(case) == "resolved", "a refused rating changed the case"
+    return r
+
+
+ENDPOINTS = {
+    "GET /v1/openapi.json": lambda c, w: c.get("/v1/openapi.json"),
+    "GET /health/live": lambda c, w: c.get("/health/live"),
+    "GET /health/ready": lambda c, w: c.get("/health/ready"),
+    "GET /metrics": lambda c, w: c.get("/metrics"),
+    "POST /v1/auth/token": token,
+    "GET /v1/me": me,
+    "GET /v1/categories": lambda c, w: c.get("/v1/categories"),
+    "GET /v1/units": lambda c, w: c.get("/v1/units"),
+    "POST /v1/uploads": upload,
+    "POST /v1/reports": submit,
+    "GET /v1/reports": listing("/v1/reports", FINDS["GET /v1/reports"]),
+    "GET /v1/reports/{report}": lambda c, w: c.get(f"/v1/reports/{w.report['id']}"),
+    "GET /v1/reports/{phone_report}": lambda c, w: c.get(
+        f"/v1/reports/{w.phone_report['id']}"),
+    "GET /v1/cases": listing("/v1/cases", FINDS["GET /v1/cases"]),
+    "GET /v1/cases/{case}": case_view,
+    "GET /v1/cases/{phone_case}": lambda c, w: c.get(f"/v1/cases/{w.phone_case}"),
+    "GET /v1/cases/{case}/timeline": lambda c, w: c.get(f"/v1/cases/{w.case}/timeline"),
+    "POST /v1/cases/{assigned}/actions assign": act(
+        "assigned", {"action": "assign", "unit_id": CASE_UNIT}),
+    "POST /v1/cases/{assigned}/actions accept": act("assigned", {"action": "accept"}),
+    "POST /v1/cases/{accepted}/actions resolve": act(
+        "accepted", {"action": "resolve", "result": "已协调物业处理"}),
+    "POST /v1/cases/{resolved}/feedback": feedback,
+}
+
+
+def assert_status(r: requests.Response, status: int) -> None:
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    if status >= 400:
+        assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
+        assert r.json()["status"] == status
+
+
+# --- the matrix ---------------------------------------------------------------------------
+
+def test_the_matrix_has_a_row_for_every_gateway_route_and_a_cell_for_every_role():
+    served = set()
+    for name in dir(GatewayService):
+        for entrypoint in getattr(getattr(GatewayService, name), "nameko_entrypoints", ()) or ():
+            if hasattr(entrypoint, "url"):
+                path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "{}", entrypoint.url)
+                served.add(f"{entrypoint.method} {path}")
+    rows = {re.sub(r"\{[^}]+\}", "{}", endpoint.split(" ")[0] + " " + endpoint.split(" ")[1])
+            for endpoint in MATRIX}
+    assert served == rows, f"not in the matrix: {served - rows}; not served: {rows - served}"
+    assert set(MATRIX) == set(ENDPOINTS)
+    assert all(len(statuses) == len(ROLES) for statuses in MATRIX.values())
+
+
+@pytest.mark.parametrize("endpoint, role, status", ROWS,
+                         ids=[f"{e} | {r} -> {s}" for e, r, s in ROWS])
+def test_access(world, check, endpoint, role, status):
+    # Given a user in this role; when they call the endpoint; then they get the status
+    r = ENDPOINTS[endpoint](world.callers[role], world)
+    assert_status(r, status)
+
+
+# --- tokens that are not ours, or not any more -------------------------------------------
+
+def _claims(user: dict, **changes) -> dict:
+    now = int(time.time())
+    claims = {"sub": user["id"], "name": user["display_name"], "roles": user["roles"],
+              "unit": user.get("unit_id"), "iat": now, "nbf": now, "exp": now + 3600,
+              "iss": auth.ISSUER, "aud": auth.AUDIENCE, "jti": str(uuid.uuid4())}
+    claims.update(changes)
+    return claims
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def expired(user, secret):
+    past = int(time.time()) - 7200
+    return jwt.encode(_claims(user, iat=past, nbf=past, exp=past + 60), secret, "HS256")
+
+
+def forged(user, secret):
+    return jwt.encode(_claims(user), "not-the-" + secret, "HS256")
+
+
+def alg_none(user, secret):
+    return jwt.encode(_claims(user), None, algorithm="none")
+
+
+def hs512_right_secret(user, secret):
+    return jwt.encode(_claims(user), secret, "HS512")
+
+
+def roles_edited_after_signing(user, secret):
+    # A resident's genuine token, its payload swapped for one that says admin
+    resident = {**user, "id": "resident-wang", "roles": ["resident"]}
+    header, _, signature = jwt.encode(_claims(resident), secret, "HS256").split(".")
+    return ".".join([header, _b64(_claims(user)), signature])
+
+
+BAD_TOKENS = {"expired": (expired, "token-expired"), "forged": (forged, "token-invalid"),
+              "alg-none": (alg_none, "token-invalid"),
+              "hs512-right-secret": (hs512_right_secret, "token-invalid"),
+              "roles-edited": (roles_edited_after_signing, "token-invalid")}
+SIGNED_IN = [e for e, statuses in MATRIX.items() if statuses[0] == 401
+             and e != "POST /v1/auth/token"]
+TOKEN_ROWS = [(endpoint, kind) for endpoint in SIGNED_IN for kind in BAD_TOKENS]
+
+
+@pytest.mark.parametrize("endpoint, kind", TOKEN_ROWS,
+                         ids=[f"{e} | {k} token -> 401" for e, k in TOKEN_ROWS])
+def test_a_token_that_is_not_valid_is_refused_everywhere(stack, world, check, endpoint,
+                                                         kind):
+    # Given the admin's claims in a token we did not issue as it is, or not any more
+    make, code = BAD_TOKENS[kind]
+    caller = Caller(stack.gateway, "admin", None, world.leaked)
+    bad = make(world.callers["admin"].user, stack.st.env["JWT_SECRET"])
+    caller.http.headers["Authorization"] = f"Bearer {bad}"
+    caller.user = None
+    # When it is used; then it is refused, as if no one had signed in
+    r = ENDPOINTS[endpoint](caller, world)
+    assert_status(r, 401)
+    assert r.json()["type"] == f"/problems/{code}"
+    assert r.headers.get("WWW-Authenticate") == "Bearer"
+
+
+# --- presigned upload URLs ----------------------------------------------------------------
+
+def test_an_upload_url_lives_at_most_fifteen_minutes(world, check):
+    ticket = world.callers["owner"].post(
+        "/v1/uploads", json={"content_type": "image/jpeg", "size": len(JPEG)}).json()
+    query = parse_qs(urlsplit(ticket["upload_url"]).query)
+    assert 0 < int(query["X-Amz-Expires"][0]) <= 900
+    assert ticket["expires_in"] <= 900
+
+
+def test_an_upload_url_opens_only_its_own_object(world, check):
+    # Given a URL signed for one object key
+    owner = world.callers["owner"]
+    ticket = owner.post("/v1/uploads", json={"content_type": "image/jpeg",
+                                             "size": len(JPEG)}).json()
+    url = urlsplit(ticket["upload_url"])
+    other_key = f"uploads/{owner.user['id']}/{uuid.uuid4()}.jpg"
+    bucket_path = url.path[:url.path.index("/uploads/")]
+    # When its signature is used to PUT another key, even under the same prefix
+    elsewhere = urlunsplit(url._replace(path=f"{bucket_path}/{other_key}"))
+    r = requests.put(elsewhere, data=JPEG, headers=ticket["headers"])
+    # Then the store refuses it, and the URL still works for its own key
+    assert r.status_code == 403, r.text
+    assert requests.put(ticket["upload_url"], data=JPEG,
+                        headers=ticket["headers"]).status_code == 200
+
+
+def test_an_uploaded_object_cannot_be_read_without_a_signature(world, check):
+    key = world.callers["owner"].upload()
+    base = urlsplit(world.callers["owner"].post(
+        "/v1/uploads", json={"content_type": "image/jpeg", "size": 10}).json()["upload_url"])
+    bucket_path = base.path[:base.path.index("/uploads/")]
+    r = requests.get(urlunsplit(base._replace(path=f"{bucket_path}/{key}", query="")))
+    assert r.status_code == 403, r.status_code
+
+
+# --- who reported: nobody else's business -------------------------------------------------
+
+def test_a_handler_sees_the_rating_but_not_who_gave_it(world, check):
+    # Given a resolved case of the handler's unit that its reporter then rated
+    case = world.fresh_case("resolved")
+    r = world.callers["owner"].post(f"/v1/cases/{case}/feedback", json={"rating": 2})
+    assert r.status_code == 200, r.text
+    # When the handler reads the case and its trail
+    handler = world.callers["handler-of-unit"]
+    shown = handler.get(f"/v1/cases/{case}").json()
+    trail = handler.get(f"/v1/cases/{case}/timeline").json()["entries"]
+    # Then the rating is there, the reporter is not
+    assert shown["rating"] == 2 and shown["reporter_ids"] == []
+    rated = [e for e in trail if e["actor_role"] == "reporter"]
+    assert [e["action"] for e in rated] == ["rate_unsatisfied"]
+    assert rated[0]["actor_id"] is None
+    # while the command center still sees who it was
+    operator_trail = world.callers["operator"].get(f"/v1/cases/{case}/timeline").json()
+    assert [e["actor_id"] for e in operator_trail["entries"]
+            if e["actor_role"] == "reporter"] == [world.report["reporter_id"]]
+
+
+def test_two_residents_on_one_case_each_see_only_themselves(world, check):
+    # Given a case two residents reported (merged: the same problem, reported twice)
+    case = world.fresh_case("assigned")
+    other = world.callers["other-resident"]
+    with world.stack.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dispatch.cases SET reporter_ids = reporter_ids || "
+                             "CAST(:r AS varchar) WHERE id = :c"),
+                     {"r": other.user["id"], "c": case})
+    # When each reads it, then each sees herself and not the other
+    for caller in (world.callers["owner"], other):
+        r = caller.get(f"/v1/cases/{case}")
+        assert r.status_code == 200, r.text
+        assert r.json()["reporter_ids"] == [caller.user["id"]]
+        listed = [c for c in caller.get("/v1/cases", params={"status": "assigned",
+                                                             "limit": 100}).json()["items"]
+                  if c["id"] == case]
+        assert [c["reporter_ids"] for c in listed] in ([], [[caller.user["id"]]])
+    # And the command center sees both
+    shown = world.callers["operator"].get(f"/v1/cases/{case}").json()["reporter_ids"]
+    assert shown == [world.report["reporter_id"], other.user["id"]]
+
+
+def test_a_phone_callers_number_is_returned_to_no_one(world, check):
+    # The operator who took the call, the command center and the unit see the report and
+    # its case; the number stays in intake (the scan of every body checks the rest).
+    for role in ("operator", "admin", "leader"):
+        report = world.callers[role].get(f"/v1/reports/{world.phone_report['id']}").json()
+        assert CALLER_PHONE not in json.dumps(report)
+        assert report["reporter_id"].startswith("caller-")
+    case = world.callers["handler-of-unit"].get(f"/v1/cases/{world.phone_case}").json()
+    assert CALLER_PHONE not in json.dumps(case) and case["reporter_ids"] == []
+
+
+# --- sign-in lockout ------------------------------------------------------------------------
+
+def sign_in(stack, username: str, password: str) -> requests.Response:
+    return requests.post(f"{stack.gateway}/v1/auth/token",
+                         json={"username": username, "password": password}, timeout=30)
+
+
+def assert_locked(r: requests.Response) -> dict:
+    assert_status(r, 429)
+    problem = r.json()
+    assert problem["type"] == "/problems/login-locked"
+    assert 0 < problem["retry_after_s"] <= 900
+    assert r.headers["Retry-After"] == str(problem["retry_after_s"])
+    assert re.search(r"[\u3400-\u9fff]", problem["detail_zh"])
+    return problem
+
+
+def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(stack, world,
+                                                                         check):
+    # Given a user no other test signs in as
+    username = "gridleader-qiutao-1"
+    # When five wrong passwords come in a row, each is just wrong
+    for attempt in range(5):
+        r = sign_in(stack, username, f"guess-{attempt}")
+        assert_status(r, 401)
+        assert r.json()["type"] == "/problems/bad-credentials"
+    # Then even the right password is refused, for a while
+    assert_locked(sign_in(stack, username, PASSWORD))
+
+
+def test_a_successful_sign_in_resets_the_count(stack, world, check):
+    username = "gridleader-jinlong-1"
+    for attempt in range(4):
+        assert sign_in(stack, username, f"guess-{attempt}").status_code == 401
+    assert sign_in(stack, username, PASSWORD).status_code == 200
+    for attempt in range(4):
+        assert sign_in(stack, username, f"again-{attempt}").status_code == 401
+    assert sign_in(stack, username, PASSWORD).status_code == 200
+
+
+def test_a_made_up_username_answers_exactly_like_a_real_one(stack, world, check):
+    # Given a username that exists and one that does not, both unused so far
+    real, made_up = "gridleader-wujiang-1", f"nobody-{uuid.uuid4().hex[:8]}"
+    # When each gets five wrong passwords, the answers are the same
+    for attempt in range(5):
+        a, b = sign_in(stack, real, f"guess-{attempt}"), sign_in(stack, made_up,
+                                                                 f"guess-{attempt}")
+        assert (a.status_code, a.json()) == (b.status_code, b.json()) == (401, a.json())
+    # And then both are "locked" alike: nothing tells which account exists
+    locked_real, locked_made_up = assert_locked(sign_in(stack, real, PASSWORD)), \
+        assert_locked(sign_in(stack, made_up, PASSWORD))
+    assert {k: v for k, v in locked_real.items() if k != "retry_after_s"} == \
+        {k: v for k, v in locked_made_up.items() if k != "retry_after_s"}
+    # And nothing was written for the made-up name
+    assert stack.scalar("SELECT count(*) FROM identity.users WHERE username = :u",
+                        u=made_up) == 0
+
+
+# --- report rate limit (last: it restarts the gateway with a tight limit) ---------------
+
+@pytest.fixture
+def tight_limit(stack):
+    # 10 at once, then 1 a minute: the 11th of a burst is refused whatever the timing
+    stack.restart("gateway", REPORT_BURST="10", REPORT_RATE_PER_MIN="1")
+    yield
+    stack.restart("gateway")
+
+
+def test_the_eleventh_report_of_a_burst_is_refused_with_when_to_retry(stack, world, check,
+                                                                       tight_limit):
+    # Given a resident on a gateway allowing a burst of 10
+    resident = Caller(stack.gateway, "other-resident", USERS["other-resident"], world.leaked)
+    body = {"category": "hazard-facility", "description": "小区健身器材损坏，存在安全隐患",
+            "location": {"lat": 30.24115, "lon": 120.18708}}
+    # When she submits 11 reports in a row
+    answers = [resident.post("/v1/reports", json=body) for _ in range(11)]
+    # Then the first 10 are accepted and the 11th is told when to come back
+    assert [a.status_code for a in answers[:10]] == [201] * 10
+    r = answers[10]
+    assert_status(r, 429)
+    problem = r.json()
+    assert problem["type"] == "/problems/rate-limited"
+    assert problem["retry_after_s"] >= 1
+    assert r.headers["Retry-After"] == str(problem["retry_after_s"])
+    assert re.search(r"[\u3400-\u9fff]", problem["detail_zh"])
+    # And the limit is hers alone: another user is not held back
+    assert world.callers["patroller"].post("/v1/reports", json=body).status_code == 201
