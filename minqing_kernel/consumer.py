@@ -27,8 +27,11 @@ from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from minqing_kernel import (
+    _nameko,  # noqa: F401  (fixes applied on import)
+    faults,
+)
 from minqing_kernel import events as ev
-from minqing_kernel import faults
 from minqing_kernel import metrics as m
 from minqing_kernel.errors import Unavailable
 from minqing_kernel.outbox import (

@@ -63,9 +63,11 @@ def wait_for(check: Callable, timeout: float = 20.0, what: str = "condition",
 class Client:
     """A signed-in user of the gateway."""
 
-    def __init__(self, base: str, username: str | None = None):
+    def __init__(self, base: str, username: str | None = None, on_response=None):
         self.base = base
         self.http = requests.Session()
+        if on_response is not None:  # e.g. to inspect every answer, the sign-in's too
+            self.http.hooks["response"].append(on_response)
         self.user = None
         if username:
             r = self.http.post(f"{base}/v1/auth/token",

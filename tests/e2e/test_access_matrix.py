@@ -13,23 +13,26 @@ oversight learns who reported something other than themselves.
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import jwt
 import pytest
 import requests
 import sqlalchemy as sa
 
-from gateway import auth
 from gateway.service import GatewayService
-from tests.fixtures import JPEG, PASSWORD, wait_for
+from tests.fixtures import JPEG, PASSWORD, Client, wait_for
+from tests.tokens import (
+    expired,
+    forged,
+    hs512_right_secret,
+    roles_edited_after_signing,
+    unsigned,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -129,21 +132,12 @@ def leaks(role: str, user: dict | None, body) -> list[str]:
     return found
 
 
-class Caller:
+class Caller(Client):
     """A user of the gateway whose every JSON answer is scanned as it arrives."""
 
     def __init__(self, base: str, role: str, username: str | None, leaked: list):
-        self.base, self.role, self.username = base, role, username
-        self.http = requests.Session()
-        self.http.hooks["response"].append(self._scan)
-        self.user = None
-        self._leaked = leaked
-        if username:
-            r = self.http.post(f"{base}/v1/auth/token",
-                               json={"username": username, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            self.user = r.json()["user"]
-            self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        self.role, self.username, self._leaked = role, username, leaked
+        super().__init__(base, username, on_response=self._scan)
 
     def _scan(self, response, *args, **kwargs):
         if response.headers.get("Content-Type", "").split(";")[0].endswith("json"):
@@ -152,26 +146,11 @@ class Caller:
                 self._leaked.append(f"{self.role} {response.request.method} "
                                     f"{response.request.path_url}: {leak}")
 
-    def get(self, path, **kw):
-        return self.http.get(self.base + path, **kw)
-
-    def post(self, path, **kw):
-        return self.http.post(self.base + path, **kw)
-
-    def report(self, **fields) -> dict:
-        body = {"category": "dispute-noise", "description": "楼下广场舞音响太吵，影响休息",
-                "location": {"lat": 30.24115, "lon": 120.18708}}
-        body.update(fields)
-        r = self.post("/v1/reports", json=body)
+    def submitted(self, **fields) -> dict:
+        """A report submitted (it must be accepted), as the API returned it."""
+        r = self.report(description="楼下广场舞音响太吵，影响休息", **fields)
         assert r.status_code == 201, r.text
         return r.json()
-
-    def upload(self) -> str:
-        ticket = self.post("/v1/uploads", json={"content_type": "image/jpeg",
-                                                "size": len(JPEG)}).json()
-        put = requests.put(ticket["upload_url"], data=JPEG, headers=ticket["headers"])
-        assert put.status_code == 200, put.text
-        return ticket["object_key"]
 
 
 @dataclass
@@ -194,7 +173,7 @@ class World:
         """A new case from the owner's report, assigned to CASE_UNIT and moved to `status`."""
         owner, operator = self.callers["owner"], self.callers["operator"]
         handler = self.callers["handler-of-unit"]
-        case = self.case_of(owner.report()["id"])
+        case = self.case_of(owner.submitted()["id"])
         steps = [(operator, {"action": "assign", "unit_id": CASE_UNIT})]
         if status in ("accepted", "resolved"):
             steps.append((handler, {"action": "accept"}))
@@ -214,14 +193,14 @@ def world(stack, request):
                for role, username in USERS.items()}
     owner, operator = callers["owner"], callers["operator"]
     # The owner's report, with a photo, and its case, assigned to CASE_UNIT
-    report = owner.report(attachments=[owner.upload()], address="望江街道始版桥社区 5幢")
+    report = owner.submitted(attachments=[owner.upload()], address="望江街道始版桥社区 5幢")
     w = World(stack, callers, report, "", {}, "", leaked)
     w.case = w.case_of(report["id"])
     r = operator.post(f"/v1/cases/{w.case}/actions",
                       json={"action": "assign", "unit_id": CASE_UNIT})
     assert r.status_code == 200, r.text
     # A call taken by the operator: the caller's number must come back from nowhere
-    w.phone_report = operator.report(channel="phone", caller_phone=CALLER_PHONE,
+    w.phone_report = operator.submitted(channel="phone", caller_phone=CALLER_PHONE,
                                      description="来电反映：小区门口窨井盖缺失")
     w.phone_case = w.case_of(w.phone_report["id"])
     r = operator.post(f"/v1/cases/{w.phone_case}/actions",
@@ -400,45 +379,8 @@ def test_access(world, check, endpoint, role, status):
 
 # --- tokens that are not ours, or not any more -------------------------------------------
 
-def _claims(user: dict, **changes) -> dict:
-    now = int(time.time())
-    claims = {"sub": user["id"], "name": user["display_name"], "roles": user["roles"],
-              "unit": user.get("unit_id"), "iat": now, "nbf": now, "exp": now + 3600,
-              "iss": auth.ISSUER, "aud": auth.AUDIENCE, "jti": str(uuid.uuid4())}
-    claims.update(changes)
-    return claims
-
-
-def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def expired(user, secret):
-    past = int(time.time()) - 7200
-    return jwt.encode(_claims(user, iat=past, nbf=past, exp=past + 60), secret, "HS256")
-
-
-def forged(user, secret):
-    return jwt.encode(_claims(user), "not-the-" + secret, "HS256")
-
-
-def alg_none(user, secret):
-    return jwt.encode(_claims(user), None, algorithm="none")
-
-
-def hs512_right_secret(user, secret):
-    return jwt.encode(_claims(user), secret, "HS512")
-
-
-def roles_edited_after_signing(user, secret):
-    # A resident's genuine token, its payload swapped for one that says admin
-    resident = {**user, "id": "resident-wang", "roles": ["resident"]}
-    header, _, signature = jwt.encode(_claims(resident), secret, "HS256").split(".")
-    return ".".join([header, _b64(_claims(user)), signature])
-
-
 BAD_TOKENS = {"expired": (expired, "token-expired"), "forged": (forged, "token-invalid"),
-              "alg-none": (alg_none, "token-invalid"),
+              "alg-none": (unsigned, "token-invalid"),
               "hs512-right-secret": (hs512_right_secret, "token-invalid"),
               "roles-edited": (roles_edited_after_signing, "token-invalid")}
 SIGNED_IN = [e for e, statuses in MATRIX.items() if statuses[0] == 401

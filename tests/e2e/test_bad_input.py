@@ -5,15 +5,13 @@ person can act on in English and in Chinese. And a refused request leaves no tra
 report, no outbox row, no trail entry.
 """
 import re
-import time
 import uuid
 
-import jwt
 import pytest
 import requests
 
-from gateway import auth
 from tests.fixtures import IN_SHIBANQIAO, JPEG, wait_for
+from tests.tokens import expired, forged, unsigned, wrong_audience
 
 pytestmark = pytest.mark.integration
 
@@ -204,32 +202,6 @@ def test_an_upload_that_is_not_really_its_declared_type_is_refused_at_submission
 
 
 # --- tokens ---------------------------------------------------------------------------
-
-def claims_for(user: dict, **override) -> dict:
-    now = int(time.time())
-    claims = {"sub": user["id"], "name": user["display_name"], "roles": user["roles"],
-              "unit": user.get("unit_id"), "iat": now, "nbf": now, "exp": now + 3600,
-              "iss": auth.ISSUER, "aud": auth.AUDIENCE, "jti": str(uuid.uuid4())}
-    claims.update(override)
-    return claims
-
-
-def expired(user, secret):
-    past = int(time.time()) - 7200
-    return jwt.encode(claims_for(user, iat=past, nbf=past, exp=past + 60), secret, "HS256")
-
-
-def forged(user, secret):
-    return jwt.encode(claims_for(user), "not-the-" + secret, "HS256")
-
-
-def unsigned(user, secret):
-    return jwt.encode(claims_for(user), None, algorithm="none")
-
-
-def wrong_audience(user, secret):
-    return jwt.encode(claims_for(user, aud="someone-elses-api"), secret, "HS256")
-
 
 @pytest.mark.parametrize("make_token, type_", [
     (None, "/problems/token-missing"),

@@ -132,6 +132,9 @@ def settle(stack, b: Burst, fault_name: str, expect_dead: int = 0,
     like = f"%burst-{b.tag} #%"
 
     def drained() -> bool:
+        for name, proc in stack.procs.items():  # a service that died will not drain
+            assert proc.poll() is None, (f"{name} exited ({proc.returncode}) during "
+                                         f"{fault_name}; see {stack.st.run_dir}/logs")
         stored = stack.scalar("SELECT count(*) FROM intake.reports WHERE description LIKE :t",
                               t=like)
         cased = stack.scalar(
