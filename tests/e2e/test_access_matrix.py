@@ -148,7 +148,8 @@ class Caller(Client):
 
     def submitted(self, **fields) -> dict:
         """A report submitted (it must be accepted), as the API returned it."""
-        r = self.report(description="楼下广场舞音响太吵，影响休息", **fields)
+        fields.setdefault("description", "楼下广场舞音响太吵，影响休息")
+        r = self.report(**fields)
         assert r.status_code == 201, r.text
         return r.json()
 
