@@ -134,7 +134,11 @@ def start_s3(st: Settings) -> None:
     port = int(st.env["S3_PORT"])
     st.env["S3_ENDPOINT"] = f"http://127.0.0.1:{port}"
     if http_ok(f"http://127.0.0.1:{port}/healthz"):
-        return
+        if _alive_from(st.run_dir / "s3.pid"):
+            return  # ours, still running
+        raise RuntimeError(
+            f"port {port} already has an S3 server that this stack ({st.run_dir}) did not "
+            "start, perhaps a killed run's: stop it, or set S3_PORT or S3_ENDPOINT")
     data = st.run_dir / "s3-data"
     data.mkdir(exist_ok=True)
     env = dict(st.env, AWS_ACCESS_KEY_ID=st.env["S3_ACCESS_KEY"],
@@ -272,6 +276,13 @@ def stop_pid(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 15,
     else:
         os.killpg(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
+
+
+def _alive_from(pidfile: Path) -> bool:
+    try:
+        return _alive(int(pidfile.read_text()))
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _alive(pid: int) -> bool:
