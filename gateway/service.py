@@ -16,11 +16,11 @@ from nameko.dependency_providers import Config
 
 from gateway import auth
 from gateway.ratelimit import ReportRateLimit, too_many_reports
-from minqing_kernel.errors import BadRequest, Problem, TooManyRequests
+from minqing_kernel.errors import BadRequest, Problem
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import RemoteService
-from minqing_kernel.web import OpsEndpoints, http, json_response, problem_response
+from minqing_kernel.web import OpsEndpoints, http, json_response
 
 OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
 REPORTERS = ("resident", "patroller", "operator")
@@ -70,14 +70,6 @@ def body(request) -> dict:
     return data
 
 
-def come_back_later(problem: TooManyRequests):
-    """A 429 problem with its wait also as the standard Retry-After header."""
-    response = problem_response(problem)
-    if problem.retry_after_s is not None:
-        response.headers["Retry-After"] = str(problem.retry_after_s)
-    return response
-
-
 @cache
 def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
@@ -102,10 +94,7 @@ class GatewayService(OpsEndpoints):
 
     @http("POST", "/v1/auth/token")
     def token(self, request):
-        try:
-            user = self.identity.authenticate(body(request))
-        except TooManyRequests as locked:
-            return come_back_later(locked)
+        user = self.identity.authenticate(body(request))
         ttl = int(self.config.get("TOKEN_TTL_S", 3600))
         return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
                                                                ttl),
@@ -138,7 +127,7 @@ class GatewayService(OpsEndpoints):
         # Before the body is even read: a runaway phone costs the services nothing.
         wait = self.report_limit.take(actor["id"])
         if wait:
-            return come_back_later(too_many_reports(wait))
+            raise too_many_reports(wait)
         submission = body(request)
         report = self.intake.submit_report(
             actor, submission, submission_id(actor, request.headers.get("Idempotency-Key")))

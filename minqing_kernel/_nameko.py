@@ -42,25 +42,17 @@ nameko.amqp.publish.get_producer = _get_producer
 # own (ConnectionResetError when RabbitMQ restarts): the exception escapes a worker and
 # kills the whole service. A message whose connection is gone is redelivered by the
 # broker anyway, so there is nothing to do but say so.
-_ack, _requeue = nameko.messaging.QueueConsumer.ack_message, \
-    nameko.messaging.QueueConsumer.requeue_message
+def _tolerating_a_lost_connection(method, verb: str):
+    def wrapper(self, message):
+        try:
+            method(self, message)
+        except OSError as exc:
+            log.warning("could not %s a message, its connection is gone (%s); the broker "
+                        "will deliver it again", verb, exc)
+    return wrapper
 
 
-def _ack_message(self, message):
-    try:
-        _ack(self, message)
-    except OSError as exc:
-        log.warning("could not ack a message, its connection is gone (%s); the broker "
-                    "will deliver it again", exc)
-
-
-def _requeue_message(self, message):
-    try:
-        _requeue(self, message)
-    except OSError as exc:
-        log.warning("could not requeue a message, its connection is gone (%s); the broker "
-                    "will deliver it again", exc)
-
-
-nameko.messaging.QueueConsumer.ack_message = _ack_message
-nameko.messaging.QueueConsumer.requeue_message = _requeue_message
+nameko.messaging.QueueConsumer.ack_message = _tolerating_a_lost_connection(
+    nameko.messaging.QueueConsumer.ack_message, "ack")
+nameko.messaging.QueueConsumer.requeue_message = _tolerating_a_lost_connection(
+    nameko.messaging.QueueConsumer.requeue_message, "requeue")

@@ -44,8 +44,11 @@ def json_response(body, status: int = 200, headers: dict | None = None,
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return json_response(problem.to_problem(instance), problem.status, headers, PROBLEM_JSON)
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else {}
+    if getattr(problem, "retry_after_s", None) is not None:  # the body says it too
+        headers["Retry-After"] = str(problem.retry_after_s)
+    return json_response(problem.to_problem(instance), problem.status, headers or None,
+                         PROBLEM_JSON)
 
 
 def status_problem(status: int) -> Response:
