@@ -5,7 +5,7 @@ phases (the document's examples, coverage of its boundaries, then Hypothesis fuz
 positive and negative data), once as a resident and once as an operator. Every response
 must not be a 5xx and must have a status code, content type, headers and body that the
 document declares for that operation. The run is seeded and derandomized, so a failure
-reproduces; `pytest -s` prints how many cases were sent.
+reproduces; the run prints how many cases were sent.
 
 schemathesis's pytest integration (`schemathesis.pytest.from_fixture`) cannot run under
 pytest 9.2 (it rewrites `Node._nodeid`, which pytest 9.2 no longer has), so each
@@ -48,15 +48,22 @@ FAILURES: dict[str, list[str]] = {role: [] for role in ROLES}  # role -> failing
 
 
 @pytest.fixture(scope="module")
-def fuzz_totals():
+def fuzz_totals(request):
     yield
-    print(f"\nschemathesis {schemathesis.__version__}, seed {SEED}, "
+    # Written to the terminal (not captured): CI's log shows the counts on every run.
+    with request.config.pluginmanager.get_plugin("capturemanager") \
+            .global_and_fixture_disabled():
+        _write_totals(request.config.pluginmanager.get_plugin("terminalreporter").write_line)
+
+
+def _write_totals(write) -> None:
+    write(f"\nschemathesis {schemathesis.__version__}, seed {SEED}, "
           f"max_examples {MAX_EXAMPLES}:")
     for role in ROLES:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(STATUSES[role].items()))
-        print(f"  as {role}: {CASES[role]} cases, {len(FAILURES[role])} failures "
+        write(f"  as {role}: {CASES[role]} cases, {len(FAILURES[role])} failures "
               f"(responses: {statuses})")
-    print(f"  total: {sum(CASES.values())} cases, "
+    write(f"  total: {sum(CASES.values())} cases, "
           f"{sum(len(f) for f in FAILURES.values())} failures")
 
 
