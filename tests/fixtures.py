@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,21 @@ class Stack:
                     total += sample.value
         return total
 
-    def marker(self) -> Path:
-        return self.st.run_dir / f"fault-{uuid.uuid4().hex}"
+    @contextmanager
+    def frozen_at(self, service: str, point: str):
+        """Restart `service` so that it hangs at fault point `point` (minqing_kernel.faults).
+        The block gets a function that waits until it is there and SIGKILLs it; leaving
+        the block restarts the service normally, whatever happened."""
+        marker = self.st.run_dir / f"fault-{uuid.uuid4().hex}"
+        self.restart(service, MINQING_FAULT=point, MINQING_FAULT_MARKER=str(marker))
+
+        def kill_there() -> None:
+            wait_for(marker.exists, what=f"{service} to reach {point}")
+            self.kill(service)
+        try:
+            yield kill_there
+        finally:
+            self.restart(service)
 
     def case_for(self, report_id: str) -> str | None:
         return self.scalar("SELECT case_id::text FROM dispatch.case_reports "

@@ -83,7 +83,8 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     env.setdefault("S3_SECRET_KEY", "minqing-secret-key")
     env.setdefault("S3_BUCKET", "minqing-media")
     env.setdefault("S3_PORT", str(8333 + port_offset))
-    env.setdefault("JWT_SECRET", _persistent_secret(run_dir))
+    if not env.get("JWT_SECRET"):
+        env["JWT_SECRET"] = _persistent_secret(run_dir)
     for svc in SERVICES:
         env.setdefault(svc.port_var, f"127.0.0.1:{svc.port + port_offset}")
     # psycopg's C wait function blocks eventlet's hub: see STACK-NOTES.md.

@@ -117,17 +117,15 @@ def test_a_report_with_an_unknown_field_names_it(stack, resident):
     assert state(stack) == before
 
 
-def test_a_report_outside_the_service_area_is_refused(stack, resident):
+@pytest.mark.parametrize("fields, type_", [
+    ({"location": OUT_OF_AREA}, "/problems/out-of-area"),
+    ({"category": "alien-landing"}, "/problems/unknown-category"),
+], ids=["outside-the-service-area", "unknown-category"])
+def test_a_report_the_catalogue_or_the_map_does_not_allow_is_refused(stack, resident,
+                                                                     fields, type_):
     before = settled_state(stack)
-    r = resident.report(location=OUT_OF_AREA)
-    assert_problem(r, 422, "/problems/out-of-area")
-    assert state(stack) == before
-
-
-def test_a_report_in_an_unknown_category_is_refused(stack, resident):
-    before = settled_state(stack)
-    r = resident.report(category="alien-landing")
-    assert_problem(r, 422, "/problems/unknown-category")
+    r = resident.report(**fields)
+    assert_problem(r, 422, type_)
     assert state(stack) == before
 
 

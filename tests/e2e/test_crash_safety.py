@@ -23,35 +23,23 @@ def resident(stack):
 def test_dispatch_killed_after_receiving_before_committing_opens_exactly_one_case(stack,
                                                                                  resident):
     # Given dispatch will freeze inside the transaction that opens a case
-    marker = stack.marker()
-    stack.restart("dispatch", MINQING_FAULT="dispatch.before_commit",
-                  MINQING_FAULT_MARKER=str(marker))
-    try:
+    with stack.frozen_at("dispatch", "dispatch.before_commit") as kill_there:
         # When a report arrives and dispatch is SIGKILLed at that point
         report = resident.report(description="消防通道被电动车堵塞").json()
-        wait_for(marker.exists, what="dispatch to reach the fault point")
-        stack.kill("dispatch")
+        kill_there()
         assert cases_for(stack, report["id"]) == 0  # nothing was committed
-    finally:
-        # Then, restarted, it handles the redelivered event once
-        stack.restart("dispatch")
+    # Then, restarted, it handles the redelivered event once
     wait_for(lambda: stack.case_for(report["id"]), what="the case after restart")
     assert cases_for(stack, report["id"]) == 1
 
 
 def test_dispatch_killed_after_committing_before_acking_keeps_one_case(stack, resident):
     # Given dispatch will freeze after committing the case but before acking the message
-    marker = stack.marker()
-    stack.restart("dispatch", MINQING_FAULT="dispatch.open_case.before_ack",
-                  MINQING_FAULT_MARKER=str(marker))
-    try:
+    with stack.frozen_at("dispatch", "dispatch.open_case.before_ack") as kill_there:
         report = resident.report(description="小区东门路灯不亮").json()
-        wait_for(marker.exists, what="dispatch to reach the fault point")
-        stack.kill("dispatch")
+        kill_there()
         case_id = stack.case_for(report["id"])
         assert case_id is not None
-    finally:
-        stack.restart("dispatch")
     # When the broker redelivers the unacked event, it is recognised as handled
     wait_for(lambda: stack.scalar(
         "SELECT count(*) FROM dispatch.outbox WHERE subject = :c", c=case_id) >= 1,
@@ -68,21 +56,15 @@ def test_dispatch_killed_after_committing_before_acking_keeps_one_case(stack, re
 def test_outbox_row_committed_before_a_relay_crash_is_published_after_restart(stack,
                                                                             resident):
     # Given intake's relay will freeze after claiming events but before publishing them
-    marker = stack.marker()
-    stack.restart("intake", MINQING_FAULT="intake.relay.before_publish",
-                  MINQING_FAULT_MARKER=str(marker))
-    try:
+    with stack.frozen_at("intake", "intake.relay.before_publish") as kill_there:
         # When a report is accepted (committed with its outbox row) and intake is killed
         r = resident.report(description="河边护栏松动，有安全隐患", category="hazard-facility")
         assert r.status_code == 201
         report = r.json()
-        wait_for(marker.exists, what="the relay to reach the fault point")
-        stack.kill("intake")
+        kill_there()
         assert stack.scalar("SELECT count(*) FROM intake.outbox WHERE subject = :r "
                             "AND published_at IS NULL", r=report["id"]) == 1
         assert stack.case_for(report["id"]) is None
-    finally:
-        stack.restart("intake")
     # Then the restarted relay publishes it and dispatch opens the case
     wait_for(lambda: stack.case_for(report["id"]), what="the case after intake restarts")
     assert stack.scalar("SELECT count(*) FROM intake.outbox WHERE subject = :r "
