@@ -54,6 +54,7 @@ cases = sa.Table(
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
     sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
     sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("priority", sa.String(10), nullable=False, server_default="normal"),
     sa.Column("category", sa.String(40), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("address", sa.String(200)),

@@ -36,6 +36,7 @@ class CaseView(Schema):
     id = fields.String()
     status = fields.String()
     status_zh = fields.Function(lambda c: STATUS_ZH[c.status])
+    priority = fields.String()
     category = fields.String()
     description = fields.String()
     address = fields.String(allow_none=True)
