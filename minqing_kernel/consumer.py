@@ -12,12 +12,20 @@ again, forever; and it acks a message whose handler failed, which loses it. Here
   that many attempts (reason `delivery_limit`) instead of blocking the queue;
 - handlers take a list of events (a batch, see EventConsumer) and use
   `self.db.handling(consumer, events)`, so their effects and the record of the event
-  ids commit together (exactly-once effect).
+  ids commit together (exactly-once effect);
+- a handler that raises EventRejected says the event can never be handled (a partner's
+  report of an unknown category): it is dead-lettered with that reason, not retried.
+
+Events usually come from `<source>.events`; a consumer of another exchange (partner
+platforms publish into `partners.inbound`) names it, and may send what it refuses
+somewhere its sender can read (`dead_letter_to`) instead of the service's own DLQ.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 
 import eventlet
@@ -46,10 +54,11 @@ DELIVERY_LIMIT = 10
 TRANSIENT_BACKOFF_S = 1.0
 OUTAGE_RETRIES = 120  # two minutes of outage before the events go back to the queue
 
-def consumer_queue(service: str, source_service: str, event_type: str, method: str) -> Queue:
+def consumer_queue(service: str, source_service: str, event_type: str, method: str,
+                   exchange: str | None = None) -> Queue:
     return Queue(
         f"{service}.{method}",
-        exchange=Exchange(f"{source_service}.events", type="topic", durable=True),
+        exchange=Exchange(exchange or f"{source_service}.events", type="topic", durable=True),
         routing_key=event_type,
         durable=True,
         queue_arguments={
@@ -103,9 +112,16 @@ class EventConsumer(Entrypoint):
     queue_consumer = RawQueueConsumer()
 
     def __init__(self, source_service: str, event_type: str, batch_size: int = 1,
-                 linger_s: float = 0.005, **kwargs):
+                 linger_s: float = 0.005, exchange: str | None = None,
+                 dead_letter_to: Callable[[object], tuple[str, str] | None] | None = None,
+                 **kwargs):
+        """exchange: where the events come from, if not `<source_service>.events`.
+        dead_letter_to(message): (exchange, routing key) for a message this consumer
+        refuses, or None for the service's dead-letter queue."""
         self.source_service = source_service
         self.event_type = event_type
+        self.exchange = exchange
+        self.dead_letter_to = dead_letter_to
         self.batch_size = batch_size
         self.linger_s = linger_s
         super().__init__(**kwargs)
@@ -114,7 +130,7 @@ class EventConsumer(Entrypoint):
         service = self.container.service_name
         self.consumer_name = f"{service}.{self.method_name}"
         self.queue = consumer_queue(service, self.source_service, self.event_type,
-                                    self.method_name)
+                                    self.method_name, self.exchange)
         self.dlq = dead_letter_queue(service)
         self.dead_letters = ConfirmingPublisher(self.container.config["AMQP_URI"])
         self._pending: list = []
@@ -136,8 +152,11 @@ class EventConsumer(Entrypoint):
                 raise ev.EventRejected("unexpected-type",
                                        f"{event.type} on a queue bound to {self.event_type}")
         except ev.EventRejected as rejected:
-            self.dead_letter(message, rejected.reason, rejected.detail)
+            self.dead_letter(message, rejected)
             return
+        user_id = (message.properties or {}).get("user_id")
+        if user_id:
+            event = dataclasses.replace(event, user_id=user_id)
         self._pending.append((message, event))
         if len(self._pending) >= self.batch_size:
             self._flush()
@@ -176,6 +195,10 @@ class EventConsumer(Entrypoint):
                 self.queue_consumer.ack_message(message)
             return result, exc_info
         exc = exc_info[1]
+        if isinstance(exc, ev.EventRejected) and len(batch) == 1:
+            m.EVENTS_HANDLED.labels(self.consumer_name, batch[0][1].type, "rejected").inc()
+            self.dead_letter(batch[0][0], exc)
+            return result, exc_info
         if _is_transient(exc) and outage_retries < OUTAGE_RETRIES:
             # The database is away (restarting, failing over): keep the messages and try
             # again shortly, rather than requeue them and spend their delivery limit,
@@ -198,7 +221,10 @@ class EventConsumer(Entrypoint):
         self.queue_consumer.requeue_message(message)
         return result, exc_info
 
-    def dead_letter(self, message, reason: str, detail: str) -> None:
+    def dead_letter(self, message, rejected: ev.EventRejected) -> None:
+        reason, detail = rejected.reason, rejected.detail
+        exchange, routing_key = (self.dead_letter_to and self.dead_letter_to(message)) or (
+            DEAD_LETTER_EXCHANGE, self.container.service_name)
         headers = dict(message.headers or {})
         headers.update({
             "x-minqing-reason": reason,
@@ -208,10 +234,11 @@ class EventConsumer(Entrypoint):
             "x-minqing-original-routing-key": message.delivery_info.get("routing_key", ""),
             "x-minqing-original-content-type": message.content_type or "",
         })
+        if rejected.detail_zh:
+            headers["x-minqing-detail-zh"] = rejected.detail_zh[:1000]
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         try:
-            self.dead_letters.publish(
-                [(DEAD_LETTER_EXCHANGE, self.container.service_name, body, headers)])
+            self.dead_letters.publish([(exchange, routing_key, body, headers)])
         except PublishFailed as exc:
             log.error("could not dead-letter a message on %s (%s); requeued: %s",
                       self.consumer_name, reason, exc)
@@ -219,7 +246,8 @@ class EventConsumer(Entrypoint):
             self.queue_consumer.requeue_message(message)
             return
         m.DEAD_LETTERED.labels(self.consumer_name, reason).inc()
-        log.warning("dead-lettered a message on %s: %s: %s", self.consumer_name, reason, detail)
+        log.warning("dead-lettered a message on %s to %s/%s: %s: %s", self.consumer_name,
+                    exchange, routing_key, reason, detail)
         self.queue_consumer.ack_message(message)
 
 
@@ -250,7 +278,7 @@ def declare_topology(service_cls: type, amqp_uri: str) -> list[str]:
             for entrypoint in getattr(member, "nameko_entrypoints", ()):
                 if isinstance(entrypoint, EventConsumer):
                     queue = consumer_queue(service_cls.name, entrypoint.source_service,
-                                           entrypoint.event_type, name)
+                                           entrypoint.event_type, name, entrypoint.exchange)
                     queue(channel).declare()
                     declared.append(queue.name)
     return declared

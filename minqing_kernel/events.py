@@ -51,6 +51,10 @@ class Event:
     time: datetime
     data: dict
     correlation_id: str | None = None
+    # The AMQP `user_id` property of the message it came in, if any. The broker refuses a
+    # message whose user_id is not the publishing connection's user, so it says who sent
+    # it (a partner platform's own RabbitMQ user); the envelope's `source` does not.
+    user_id: str | None = None
 
     @property
     def service(self) -> str:
@@ -61,10 +65,11 @@ class Event:
 class EventRejected(Exception):
     """A message that is not a valid event of a known type; the reason goes to the DLQ."""
 
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str, detail_zh: str | None = None):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.detail_zh = detail_zh  # for a sender who reads Chinese (a partner platform)
 
 
 @cache

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -45,7 +46,20 @@ KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
 MAX_ATTACHMENTS = 9
 # Who reads every report: the command center, leaders, and the discipline committee (纪工委).
 STAFF_READERS = frozenset({"operator", "admin", "leader", "discipline"})
-CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol"}
+CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol",
+                    "partner": "partner"}
+
+# Partner platforms (another district's platform, 平安365) hand us reports over RabbitMQ.
+# Each has its own broker user `partner-<name>`, made by tools/partners.py; that user is
+# also the partner's identity here (reporter and submitter of its reports), because the
+# broker vouches for it: a message's user_id must be the publishing connection's user.
+INBOUND_EXCHANGE = "partners.inbound"
+REJECTIONS_EXCHANGE = "partners.rejections"  # routing key = the partner's name
+PARTNER_USER_PREFIX = "partner-"
+PARTNER_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# uuid5(NAMESPACE_URL, "https://minqing.cn/partners"), published in the contract so that a
+# partner can compute the id of the report its event made.
+PARTNER_REPORTS_NAMESPACE = uuid.UUID("55441305-8d63-59e2-b399-fdf46188ca28")
 
 
 def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
@@ -154,3 +168,30 @@ def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
     if STAFF_READERS & set(actor["roles"]):
         return True
     return actor["id"] in (reporter_id, submitted_by)
+
+
+def partner_name(user_id: str | None) -> str | None:
+    """The partner a broker user is, or None if it is not a partner's user."""
+    if not user_id or not user_id.startswith(PARTNER_USER_PREFIX):
+        return None
+    name = user_id[len(PARTNER_USER_PREFIX):]
+    return name if PARTNER_NAME.match(name) else None
+
+
+def partner_actor(user_id: str | None) -> dict:
+    """Who submits a partner's report: the partner itself, taken from the message's
+    broker-validated user_id; a message without one is not accepted from anyone."""
+    if partner_name(user_id) is None:
+        raise Forbidden(f"Reports on {INBOUND_EXCHANGE} are accepted only from a partner's own "
+                        f"RabbitMQ user, named in the message's user_id property (got "
+                        f"{user_id!r}).",
+                        f"{INBOUND_EXCHANGE} 只接受合作平台用其专属 RabbitMQ 用户发送、并在 "
+                        f"user_id 属性中注明该用户的爆料（收到 {user_id!r}）。",
+                        code="unknown-partner")
+    return {"id": user_id, "roles": ["partner"]}
+
+
+def partner_report_id(user_id: str, event_id: str) -> str:
+    """One report per (partner, event id): a repeat of the event finds the same report,
+    and two partners using the same event id do not collide."""
+    return str(uuid.uuid5(PARTNER_REPORTS_NAMESPACE, f"{user_id}:{event_id}"))

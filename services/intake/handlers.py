@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import Conflict, Forbidden, NotFound, validated
+from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
+from minqing_kernel.events import Event, EventRejected
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.intake import domain, models, schemas
-from services.intake.metrics import REPORTS_SUBMITTED
+from services.intake.metrics import PARTNER_REPORTS, REPORTS_SUBMITTED
 
 log = logging.getLogger(__name__)
 UPLOAD_URL_TTL = timedelta(minutes=15)
@@ -99,6 +100,36 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     log.info("report %s accepted: %s via %s with %d attachments", row["id"], row["category"],
              channel, len(attachments), extra={"report_id": row["id"], "event_id": event.id})
     return schemas.ReportView().dump(row)
+
+
+def accept_partner_report(db, store, catalogue: Catalogue, event: Event) -> dict:
+    """A partner platform's report (partner_report.submitted) becomes a report like any
+    other, on the `partner` channel, so report.submitted -> dispatch opens its case.
+
+    The same rules as for a resident apply (category, service area, text); what breaks
+    one is raised as EventRejected with the problem's code and both messages, and the
+    consumer sends the event back to the partner's rejection queue with them.
+    """
+    partner = domain.partner_name(event.user_id) or "unknown"
+    try:
+        actor = domain.partner_actor(event.user_id)
+        report = submit_report(db, store, catalogue, actor, {**event.data, "channel": "partner"},
+                               domain.partner_report_id(event.user_id, event.id))
+    except Problem as problem:
+        PARTNER_REPORTS.labels(partner, problem.code).inc()
+        raise EventRejected(problem.code, problem.detail_en, problem.detail_zh) from None
+    PARTNER_REPORTS.labels(partner, "accepted").inc()
+    log.info("partner %s: event %s accepted as report %s", partner, event.id, report["id"],
+             extra={"report_id": report["id"], "event_id": event.id})
+    return report
+
+
+def partner_rejections_route(user_id: str | None) -> tuple[str, str] | None:
+    """Where a partner's refused message goes: its own rejection queue (bound to the
+    rejections exchange with its name at provisioning), which only it can read. A
+    message from no partner goes to intake's dead-letter queue, for the operators."""
+    name = domain.partner_name(user_id)
+    return (domain.REJECTIONS_EXCHANGE, name) if name else None
 
 
 def _valid_uuid(value: str | None) -> str | None:

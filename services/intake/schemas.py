@@ -24,7 +24,7 @@ class ReportSubmission(Schema):
     address = Text(validate=validate.Length(max=200), allow_none=True)
     attachments = fields.List(Text(validate=validate.Length(min=1, max=300)),
                               load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS))
-    channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol"]))
+    channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol", "partner"]))
     caller_phone = fields.String(validate=validate.Regexp(r"^1\d{10}$"))
 
     @validates_schema

@@ -1,15 +1,21 @@
 """intake: reports in. Entrypoints only; the rules are in domain.py, the steps in handlers.py."""
 from nameko.dependency_providers import Config
 
+from minqing_kernel.consumer import consume_event
 from minqing_kernel.db import Database
+from minqing_kernel.events import event_type
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.objectstore import ObjectStore
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
-from services.intake import handlers, models
+from services.intake import domain, handlers, models
 
 CATALOGUE = handlers.Catalogue()
+
+
+def _partner_rejections(message) -> tuple[str, str] | None:
+    return handlers.partner_rejections_route((message.properties or {}).get("user_id"))
 
 
 class IntakeService(OpsEndpoints):
@@ -19,6 +25,13 @@ class IntakeService(OpsEndpoints):
     store = ObjectStore()
     timer = EntrypointTimer()
     correlation = CorrelationContext()
+
+    # One at a time: partners send few reports, and a refused one is sent back alone.
+    @consume_event("partners", event_type("partner_report.submitted"),
+                   exchange=domain.INBOUND_EXCHANGE, dead_letter_to=_partner_rejections)
+    def accept_partner_report(self, events):
+        for event in events:
+            handlers.accept_partner_report(self.db, self.store, CATALOGUE, event)
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:
