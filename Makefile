@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # psycopg's C wait function blocks eventlet's hub (STACK-NOTES.md): every process needs this.
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: install system-packages run stop status test unit lint bench clean
+.PHONY: install system-packages run stop status test unit lint bench clean partner
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,7 +34,13 @@ system-packages:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
 	  >/dev/null && { pkill -x prometheus || true; }; }
 
-test: install system-packages lint  ## the whole suite: unit, integration, end-to-end, deploy checks
+# The AsyncAPI parser (npm, pinned by the lock file), for the contract test; offline after.
+ASYNCAPI_TOOLS := tools/asyncapi/node_modules/.installed
+$(ASYNCAPI_TOOLS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --no-audit --no-fund --silent
+	touch $@
+
+test: install system-packages lint $(ASYNCAPI_TOOLS)  ## the whole suite: unit, integration, end-to-end, deploy checks
 	$(PY) -m pytest
 
 unit: install  ## only the fast tests that need no server
@@ -42,6 +48,10 @@ unit: install  ## only the fast tests that need no server
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+partner: install  ## a partner platform's RabbitMQ user in AMQP_URI's vhost: make partner NAME=ping_an_365
+	@test -n "$(NAME)" || { echo "usage: make partner NAME=<name> [PARTNER_PASSWORD=...]"; exit 2; }
+	$(PY) -W ignore -m tools.partners add $(NAME)
 
 bench: install  ## figures for report throughput and latency on an isolated stack
 	$(PY) -W ignore -m bench.report_load
