@@ -20,6 +20,7 @@ import requests
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import asyncapi_contract
 from tools import stack as stk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,12 +178,46 @@ def stack():
     stk.start_s3(st)
     stk.provision(st)
     s = Stack(st)
+    emitted, problems = 0, []
     try:
         for svc in stk.SERVICES:
             s.start(svc.name)
         yield s
+        # Every event this session's tests made the services emit is what
+        # contracts/asyncapi.yaml promises on its exchange and routing key.
+        emitted, problems = asyncapi_contract.emitted_mismatches(s.engine)
     finally:
         s.engine.dispose()
         stk.down(st)
         stk.delete_vhost(TEST_AMQP)
         stk.drop_database(TEST_DB)
+    if problems:
+        pytest.fail(f"{len(problems)} of the {emitted} events emitted in this session do not "
+                    "match contracts/asyncapi.yaml:\n" + "\n".join(problems[:50]),
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def partner_user(stack):
+    """Makes a partner platform's RabbitMQ user in this session's vhost, exactly as
+    `make partner NAME=...` does, and returns (user name, its AMQP URI). Broker users are
+    not per vhost, so names carry the slot and the users are removed at the end."""
+    from urllib.parse import quote, urlparse
+
+    from tools import partners
+
+    broker = partners.Broker.from_uri(TEST_AMQP)
+    made: list[str] = []
+
+    def make(name: str) -> tuple[str, str]:
+        name = f"{name}_s{SLOT}"
+        password = partners.add(broker, name)
+        made.append(name)
+        user = partners.user_of(name)
+        url = urlparse(TEST_AMQP)
+        return user, (f"amqp://{quote(user)}:{quote(password)}@{url.hostname}:"
+                      f"{url.port or 5672}{url.path}")
+
+    yield make
+    for name in made:
+        partners.remove(broker, name)

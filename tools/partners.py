@@ -141,11 +141,13 @@ def add(broker: Broker, name: str, password: str | None = None) -> str:
     broker.call("PUT", f"users/{quote(user, safe='')}", {"password": password, "tags": ""})
     broker.call("PUT", f"permissions/{quote(broker.vhost, safe='')}/{quote(user, safe='')}",
                 permissions(name))
-    # The exchanges exist before any partner can use them, whether or not intake has
-    # started; declared with exactly the arguments intake and its consumer use.
+    # The exchanges exist before the partner binds or publishes, whether or not a service
+    # has published yet (a relay declares its exchange on its first event), with exactly
+    # the arguments the services declare them with.
     with Connection(broker.amqp_uri) as conn:
         channel = conn.default_channel
-        Exchange(INBOUND_EXCHANGE, type="topic", durable=True)(channel).declare()
+        for exchange in (INBOUND_EXCHANGE, *PUBLIC_EXCHANGES):
+            Exchange(exchange, type="topic", durable=True)(channel).declare()
         rejections = Exchange(REJECTIONS_EXCHANGE, type="topic", durable=True)
         Queue(rejection_queue(name), exchange=rejections, routing_key=name, durable=True,
               queue_arguments={"x-queue-type": "quorum"})(channel).declare()
