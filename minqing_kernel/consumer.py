@@ -223,8 +223,8 @@ class EventConsumer(Entrypoint):
 
     def dead_letter(self, message, rejected: ev.EventRejected) -> None:
         reason, detail = rejected.reason, rejected.detail
-        exchange, routing_key = (self.dead_letter_to and self.dead_letter_to(message)) or (
-            DEAD_LETTER_EXCHANGE, self.container.service_name)
+        route = self.dead_letter_to and self.dead_letter_to(message)
+        exchange, routing_key = route or (DEAD_LETTER_EXCHANGE, self.container.service_name)
         headers = dict(message.headers or {})
         headers.update({
             "x-minqing-reason": reason,
@@ -245,7 +245,7 @@ class EventConsumer(Entrypoint):
             eventlet.sleep(TRANSIENT_BACKOFF_S)
             self.queue_consumer.requeue_message(message)
             return
-        m.DEAD_LETTERED.labels(self.consumer_name, reason).inc()
+        (m.SENT_BACK if route else m.DEAD_LETTERED).labels(self.consumer_name, reason).inc()
         log.warning("dead-lettered a message on %s to %s/%s: %s: %s", self.consumer_name,
                     exchange, routing_key, reason, detail)
         self.queue_consumer.ack_message(message)

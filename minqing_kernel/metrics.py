@@ -29,6 +29,11 @@ EVENT_HANDLE_SECONDS = Histogram("minqing_event_handle_seconds",
 DEAD_LETTERED = Counter("minqing_dead_lettered_total",
                         "Messages sent to the dead-letter queue, by reason",
                         ["consumer", "reason"])
+# Refusals sent back to where their sender reads them (a partner platform's rejection
+# queue): the sender's to fix, so not counted as dead letters, which page our operators.
+SENT_BACK = Counter("minqing_sent_back_total",
+                    "Messages refused and sent back to their sender's queue, by reason",
+                    ["consumer", "reason"])
 HTTP_SECONDS = Histogram("minqing_http_request_seconds",
                          "HTTP requests served, by method, route and status",
                          ["method", "route", "status"])

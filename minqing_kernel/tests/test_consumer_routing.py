@@ -11,6 +11,7 @@ import uuid
 from types import SimpleNamespace
 
 from minqing_kernel import events as ev
+from minqing_kernel import metrics as m
 from minqing_kernel.consumer import EventConsumer, consumer_queue
 
 SUBMITTED = ev.event_type("report.submitted")
@@ -87,6 +88,8 @@ def test_an_event_the_handler_refuses_is_dead_lettered_where_the_route_says():
     msg = message(user_id="partner-a")
     entrypoint.handle_raw(msg)
     event = recorder.workers[0][0]
+    sent_back = m.SENT_BACK.labels("intake.accept", "out-of-area")._value.get()
+    dead = m.DEAD_LETTERED.labels("intake.accept", "out-of-area")._value.get()
     # When the handler raises EventRejected for it
     try:
         raise ev.EventRejected("out-of-area", "outside", "不在范围内")
@@ -99,6 +102,9 @@ def test_an_event_the_handler_refuses_is_dead_lettered_where_the_route_says():
     assert (headers["x-minqing-detail"], headers["x-minqing-detail-zh"]) == \
         ("outside", "不在范围内")
     assert recorder.acked == [msg] and recorder.requeued == []
+    # And it is counted as sent back to its sender, not as one of our dead letters
+    assert m.SENT_BACK.labels("intake.accept", "out-of-area")._value.get() == sent_back + 1
+    assert m.DEAD_LETTERED.labels("intake.accept", "out-of-area")._value.get() == dead
 
 
 def test_without_a_route_refusals_go_to_the_services_dead_letter_queue():

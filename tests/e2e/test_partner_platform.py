@@ -205,6 +205,8 @@ def test_what_cannot_be_accepted_comes_back_to_the_partner_with_a_reason(
     # Given a report intake cannot accept, published by partner A
     marker = uuid.uuid4().hex
     data, body = REFUSALS[reason](marker)
+    sent_back = stack.metric("intake", "minqing_sent_back_total",
+                             consumer="intake.accept_partner_report", reason=reason)
     district_a.report(data or {}, body=body)
     # Then it comes back unchanged on A's own rejection queue, saying why in both languages
     message, _ = district_a.take(district_a.queue("rejected"),
@@ -215,7 +217,10 @@ def test_what_cannot_be_accepted_comes_back_to_the_partner_with_a_reason(
     assert headers["x-minqing-consumer"] == "intake.accept_partner_report"
     if reason not in ("not-json", "schema-violation"):
         assert headers["x-minqing-detail-zh"], headers
-    # And no report was made of it
+    # And it is counted as sent back, by reason; and no report was made of it
+    wait_for(lambda: stack.metric("intake", "minqing_sent_back_total",
+                                  consumer="intake.accept_partner_report", reason=reason)
+             >= sent_back + 1, what=f"the {reason} count to move")
     assert stack.scalar("SELECT count(*) FROM intake.reports WHERE description LIKE :m",
                         m=f"%{marker}%") == 0
 
