@@ -145,12 +145,17 @@ def add(broker: Broker, name: str, password: str | None = None) -> str:
     # has published yet (a relay declares its exchange on its first event), with exactly
     # the arguments the services declare them with.
     with Connection(broker.amqp_uri) as conn:
-        channel = conn.default_channel
-        for exchange in (INBOUND_EXCHANGE, *PUBLIC_EXCHANGES):
-            Exchange(exchange, type="topic", durable=True)(channel).declare()
-        rejections = Exchange(REJECTIONS_EXCHANGE, type="topic", durable=True)
-        Queue(rejection_queue(name), exchange=rejections, routing_key=name, durable=True,
-              queue_arguments={"x-queue-type": "quorum"})(channel).declare()
+        try:
+            channel = conn.default_channel
+            for exchange in (INBOUND_EXCHANGE, *PUBLIC_EXCHANGES):
+                Exchange(exchange, type="topic", durable=True)(channel).declare()
+            rejections = Exchange(REJECTIONS_EXCHANGE, type="topic", durable=True)
+            Queue(rejection_queue(name), exchange=rejections, routing_key=name, durable=True,
+                  queue_arguments={"x-queue-type": "quorum"})(channel).declare()
+        except (*conn.connection_errors, *conn.channel_errors) as exc:
+            raise RuntimeError(f"user {user} made, but its exchanges and rejection queue "
+                               f"could not be declared in vhost {broker.vhost!r} as "
+                               f"{broker.auth[0]}: {exc}") from exc
     return password
 
 
