@@ -109,6 +109,11 @@ def accept_partner_report(db, store, catalogue: Catalogue, event: Event) -> dict
     The same rules as for a resident apply (category, service area, text); what breaks
     one is raised as EventRejected with the problem's code and both messages, and the
     consumer sends the event back to the partner's rejection queue with them.
+
+    Deduplication is by the report's id, made of (partner, event id): the report row is
+    the record that the event was handled, in the same group commit as its
+    report.submitted, so the kernel's processed_events would only repeat it (and it
+    keys by our UUIDs, while a partner's event id is any string).
     """
     partner = domain.partner_name(event.user_id) or "unknown"
     try:
