@@ -246,7 +246,8 @@ class EventConsumer(Entrypoint):
             self.queue_consumer.requeue_message(message)
             return
         (m.SENT_BACK if route else m.DEAD_LETTERED).labels(self.consumer_name, reason).inc()
-        log.warning("dead-lettered a message on %s to %s/%s: %s: %s", self.consumer_name,
+        log.warning("%s a message on %s (to %s / %s): %s: %s",
+                    "sent back" if route else "dead-lettered", self.consumer_name,
                     exchange, routing_key, reason, detail)
         self.queue_consumer.ack_message(message)
 
