@@ -79,8 +79,8 @@ def _envelope() -> dict:
     return {
         "type": "object",
         "description": "CloudEvents 1.0, structured mode (the whole envelope is the body).",
-        "required": ["specversion", "id", "source", "type", "time", "datacontenttype",
-                     "data"],
+        # What intake requires of a partner's event; ours carry more (see build()).
+        "required": ["specversion", "id", "source", "type", "data"],
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string", "minLength": 1,
@@ -152,7 +152,9 @@ def build() -> dict:
             "contentType": "application/cloudevents+json",
             "payload": {"allOf": [
                 {"$ref": "#/components/schemas/cloudEvent"},
-                {"type": "object", "properties": {
+                {"type": "object",
+                 **({} if inbound else {"required": ["subject", "time", "datacontenttype"]}),
+                 "properties": {
                     "type": {"const": type_},
                     **({} if inbound else {"source": {"const": f"/minqing/{publisher}"}}),
                     "data": {"$ref": f"./events/{type_}.json"},
