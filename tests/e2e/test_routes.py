@@ -47,6 +47,14 @@ def act(client, case_id: str, expect: int = 200, **action) -> dict:
     return r.json()
 
 
+def put(client, path: str, **kw):
+    return client.http.put(client.base + path, **kw)
+
+
+def delete(client, path: str):
+    return client.http.delete(client.base + path)
+
+
 def trail(client, case_id: str) -> list[dict]:
     r = client.get(f"/v1/cases/{case_id}/timeline")
     assert r.status_code == 200, r.text
@@ -161,7 +169,7 @@ def test_a_merge_that_cannot_be_is_refused_and_changes_nothing(stack, operator):
     _, case_id = open_case(stack, resident, category="hazard-vending", location=IN_JINJIANG,
                            description="人行道上占道经营")
     _, noise = open_case(stack, resident, category="dispute-noise", location=IN_JINJIANG,
-                         description="夜间噪音")
+                         description="楼下夜间噪音扰民")
     _, closed = open_case(stack, resident, category="hazard-vending", location=IN_JINJIANG,
                           description="占道经营（已处理）")
     act(operator, closed, action="close_directly", note="已处理")
@@ -461,13 +469,13 @@ def test_an_admin_edits_a_routing_rule_and_new_cases_follow_it(stack, operator):
             "reason_en": "Governance suggestions in Jinlong go to Civil Affairs"}
     # Bad rules are refused, and an operator may read the rules but not change them
     rules_before = admin.get("/v1/routing-rules").json()["items"]
-    problem = assert_problem(admin.put("/v1/routing-rules", json={
+    problem = assert_problem(put(admin, "/v1/routing-rules", json={
         **rule, "unit_id": "nowhere", "community": "atlantis"}), 422, "invalid-rule")
     assert {e["field"] for e in problem["errors"]} == {"unit_id", "community"}
-    assert_problem(operator.put("/v1/routing-rules", json=rule), 403, "role-required")
+    assert_problem(put(operator, "/v1/routing-rules", json=rule), 403, "role-required")
     assert admin.get("/v1/routing-rules").json()["items"] == rules_before
     # When the admin adds the rule
-    r = admin.put("/v1/routing-rules", json=rule)
+    r = put(admin, "/v1/routing-rules", json=rule)
     assert r.status_code == 200, r.text
     saved = r.json()
     try:
@@ -483,12 +491,12 @@ def test_an_admin_edits_a_routing_rule_and_new_cases_follow_it(stack, operator):
         assert act(operator, case_id, action="assign",
                    unit_id="comm-jinlong")["unit_id"] == "comm-jinlong"
     finally:
-        assert admin.delete(f"/v1/routing-rules/{saved['id']}").status_code == 200
+        assert delete(admin, f"/v1/routing-rules/{saved['id']}").status_code == 200
     # After deleting it the community default applies again
     _, case_id = open_case(stack, resident, category="suggestion-governance",
                            location=IN_JINLONG, description="建议增设快递柜")
     assert operator.get(f"/v1/cases/{case_id}").json()["suggested_unit_id"] == "comm-jinlong"
-    assert_problem(admin.delete(f"/v1/routing-rules/{saved['id']}"), 404, "not-found")
+    assert_problem(delete(admin, f"/v1/routing-rules/{saved['id']}"), 404, "not-found")
 
 
 # --- who sees what ---------------------------------------------------------------------------
