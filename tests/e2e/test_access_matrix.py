@@ -332,7 +332,7 @@ SPARE_RULE = {"category": "suggestion-general", "community": "comm-qiutao",
 
 def delete_rule(c: Caller, w: World):
     admin = w.callers["admin"]
-    rule = admin.put("/v1/routing-rules", json=SPARE_RULE).json()
+    rule = admin.http.put(f"{admin.base}/v1/routing-rules", json=SPARE_RULE).json()
     r = c.http.delete(f"{c.base}/v1/routing-rules/{rule['id']}")
     if r.status_code >= 400:
         assert admin.http.delete(f"{admin.base}/v1/routing-rules/{rule['id']}").ok
