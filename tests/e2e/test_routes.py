@@ -511,3 +511,31 @@ def test_a_leader_sees_the_cases_of_the_units_they_lead_only(stack, operator):
     assert theirs.get(f"/v1/cases/{case_id}").status_code == 403
     listed = {c["id"] for c in theirs.get("/v1/cases", params={"limit": 100}).json()["items"]}
     assert case_id not in listed
+
+
+# --- bad input changes nothing -------------------------------------------------------------
+
+BAD_ACTIONS = [
+    ({"action": "set_priority"}, 422, "priority-required"),
+    ({"action": "set_priority", "priority": "asap"}, 422, "invalid"),
+    ({"action": "escalate_external", "partner": "nowhere"}, 422, "unknown-partner"),
+    ({"action": "transfer", "note": "转给城管"}, 422, "unit-id-required"),
+    ({"action": "transfer", "unit_id": "dept-chengguan", "note": "x"}, 409,
+     "action-not-allowed"),                      # nobody holds a case in screening
+    ({"action": "return", "note": "不归我们管"}, 403, "forbidden"),  # a handler's action
+    ({"action": "escalate_leadership", "note": "  "}, 422, "note-required"),
+    ({"action": "publish_wish", "colour": "red"}, 422, "invalid"),
+    ({"action": "fulfil_wish", "note": "x"}, 422, "invalid"),  # not through /actions
+]
+
+
+@pytest.mark.parametrize(("body", "status", "type_"), BAD_ACTIONS,
+                         ids=[f"{b['action']}->{t}" for b, _, t in BAD_ACTIONS])
+def test_a_bad_action_is_a_clear_problem_and_changes_nothing(stack, operator, body, status,
+                                                            type_):
+    resident = stack.client("resident-li")
+    _, case_id = open_case(stack, resident, category="hazard-facility", location=IN_JINLONG,
+                           description="小区围墙有裂缝，担心倒塌")
+    before = snapshot(stack, case_id)
+    assert_problem(operator.post(f"/v1/cases/{case_id}/actions", json=body), status, type_)
+    assert snapshot(stack, case_id) == before
