@@ -27,6 +27,9 @@ REPORTERS = ("resident", "patroller", "operator")
 UPLOADERS = ("resident", "patroller", "operator", "handler")
 CASE_WORKERS = ("operator", "admin", "handler")
 STAFF = ("operator", "admin", "handler", "leader", "discipline")
+OPERATORS = ("operator", "admin")
+OVERSIGHT = ("operator", "admin", "leader", "discipline")
+VOLUNTEERS = ("patroller",)  # 红袖章 volunteers take up micro-wishes
 
 
 class UnsupportedMediaType(Problem):
@@ -178,3 +181,81 @@ class GatewayService(OpsEndpoints):
         actor = self.actor(request)
         auth.require_role(actor, "resident", "patroller")
         return json_response(self.dispatch.give_feedback(actor, case_id, body(request)))
+
+    # --- screening and routes (issue 3) ---------------------------------------------------
+
+    @http("GET", "/v1/cases/<string:case_id>/duplicates")
+    def duplicates(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.duplicate_candidates(actor, case_id,
+                                                                request.args.to_dict()))
+
+    @http("GET", "/v1/routing-rules")
+    def list_rules(self, request):
+        auth.require_role(self.actor(request), *OPERATORS)
+        return json_response(self.dispatch.list_rules())
+
+    @http("PUT", "/v1/routing-rules")
+    def put_rule(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, "admin")
+        return json_response(self.dispatch.put_rule(actor, body(request)))
+
+    @http("DELETE", "/v1/routing-rules/<string:rule_id>")
+    def delete_rule(self, request, rule_id):
+        actor = self.actor(request)
+        auth.require_role(actor, "admin")
+        return json_response(self.dispatch.delete_rule(actor, rule_id))
+
+    @http("GET", "/v1/agenda")
+    def agenda(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *OVERSIGHT)
+        query = {k: v for k, v in request.args.items() if k in ("cursor", "limit")}
+        return json_response(self.dispatch.list_cases(
+            actor, {**query, "status": "escalated_leadership"}))
+
+    @http("POST", "/v1/agenda/<string:case_id>/decision")
+    def decide(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.decide(actor, case_id, body(request)))
+
+    @http("GET", "/v1/projects")
+    def list_projects(self, request):
+        auth.require_role(self.actor(request), *OVERSIGHT)
+        return json_response(self.dispatch.list_projects(request.args.to_dict()))
+
+    @http("GET", "/v1/projects/<string:project_id>")
+    def get_project(self, request, project_id):
+        auth.require_role(self.actor(request), *OVERSIGHT)
+        return json_response(self.dispatch.get_project(project_id))
+
+    @http("PATCH", "/v1/projects/<string:project_id>")
+    def update_project(self, request, project_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.update_project(actor, project_id, body(request)))
+
+    @http("GET", "/v1/wishes")
+    def list_wishes(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *VOLUNTEERS, *OPERATORS)
+        return json_response(self.dispatch.list_wishes(actor, request.args.to_dict()))
+
+    @http("POST", "/v1/wishes/<string:case_id>/claim")
+    def claim_wish(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *VOLUNTEERS)
+        return json_response(self.dispatch.claim_wish(actor, case_id))
+
+    @http("POST", "/v1/wishes/<string:case_id>/fulfil")
+    def fulfil_wish(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *VOLUNTEERS)
+        fulfilment = body(request)
+        if "attachments" in fulfilment:
+            fulfilment["attachments"] = self.intake.check_attachments(
+                actor["id"], fulfilment["attachments"])
+        return json_response(self.dispatch.fulfil_wish(actor, case_id, fulfilment))

@@ -16,33 +16,105 @@ from minqing_kernel.errors import Conflict, Forbidden, Invalid
 
 SCREENING, ASSIGNED, ACCEPTED, RESOLVED = "screening", "assigned", "accepted", "resolved"
 CLOSED, REJECTED, REOPENED = "closed", "rejected", "reopened"
-STATUSES = (SCREENING, ASSIGNED, ACCEPTED, RESOLVED, CLOSED, REJECTED, REOPENED)
+MERGED, RETURNED, WISH = "merged", "returned", "wish"
+ESCALATED_EXTERNAL, ESCALATED_LEADERSHIP = "escalated_external", "escalated_leadership"
+STATUSES = (SCREENING, ASSIGNED, ACCEPTED, RESOLVED, CLOSED, REJECTED, REOPENED, MERGED,
+            RETURNED, ESCALATED_EXTERNAL, ESCALATED_LEADERSHIP, WISH)
+FINAL = (CLOSED, REJECTED, MERGED)
+# Where the command center decides what happens next (its queue): a new case, one a
+# handler or partner sent back (退单), one the reporter was not satisfied with.
+OPERATOR_QUEUE = (SCREENING, RETURNED, REOPENED)
+# A duplicate may be merged into a case that is still being worked on; not into a
+# finished one, nor into one that is resolved and waiting for its rating.
+MERGEABLE_INTO = (SCREENING, ASSIGNED, ACCEPTED, RETURNED, REOPENED, ESCALATED_EXTERNAL,
+                  ESCALATED_LEADERSHIP, WISH)
+
+
+def _table() -> dict[tuple[str, str], str]:
+    t = {
+        (ASSIGNED, "assign"): ASSIGNED,            # re-routed before anyone accepted it
+        (ASSIGNED, "accept"): ACCEPTED,            # 接单
+        (ACCEPTED, "resolve"): RESOLVED,           # 办结
+        (RESOLVED, "rate_satisfied"): CLOSED,      # 结案 after the reporter is satisfied
+        (RESOLVED, "rate_unsatisfied"): REOPENED,  # back to the command center
+        (SCREENING, "merge"): MERGED,              # a duplicate follows its case
+        # 班子会 may direct a unit; a wish nobody claims may go to a unit after all
+        (ESCALATED_LEADERSHIP, "assign"): ASSIGNED,
+        (WISH, "assign"): ASSIGNED,
+        # the meeting's decision answers the reporter (who then rates as usual)
+        (ESCALATED_LEADERSHIP, "decide_project"): RESOLVED,
+        (ESCALATED_LEADERSHIP, "decide_no_project"): RESOLVED,
+        # the partner's word (integration365 events); progress only goes on the trail
+        (ESCALATED_EXTERNAL, "external_accepted"): ESCALATED_EXTERNAL,
+        (ESCALATED_EXTERNAL, "external_progress"): ESCALATED_EXTERNAL,
+        (ESCALATED_EXTERNAL, "external_resolved"): RESOLVED,
+        (ESCALATED_EXTERNAL, "external_rejected"): RETURNED,
+        (WISH, "claim_wish"): WISH,                # a volunteer takes it up (trail only)
+        (WISH, "fulfil_wish"): RESOLVED,
+    }
+    for s in OPERATOR_QUEUE:
+        t[(s, "assign")] = ASSIGNED                # 派单
+        t[(s, "close_directly")] = CLOSED          # 直接结案
+        t[(s, "escalate_external")] = ESCALATED_EXTERNAL    # 外部联动
+        t[(s, "escalate_leadership")] = ESCALATED_LEADERSHIP  # 重大问题 → 班子会
+        t[(s, "publish_wish")] = WISH              # 微心愿
+    for s in (SCREENING, RETURNED):
+        t[(s, "reject")] = REJECTED                # 不予受理
+    for s in (ASSIGNED, ACCEPTED):
+        t[(s, "transfer")] = ASSIGNED              # 内部流转: to another unit
+        t[(s, "return")] = RETURNED                # 退单: back to the operator
+    for s in OPERATOR_QUEUE + (ASSIGNED, ACCEPTED):
+        t[(s, "set_priority")] = s
+    for s in MERGEABLE_INTO:
+        t[(s, "absorb_duplicate")] = s             # the merge's target gains a report
+    return t
+
 
 # (status, action) -> new status. Anything not listed is not allowed.
-TRANSITIONS = {
-    (SCREENING, "assign"): ASSIGNED,          # 派单
-    (SCREENING, "reject"): REJECTED,          # 不予受理
-    (SCREENING, "close_directly"): CLOSED,    # 直接结案
-    (ASSIGNED, "assign"): ASSIGNED,           # re-routed before anyone accepted it
-    (ASSIGNED, "accept"): ACCEPTED,           # 接单
-    (ACCEPTED, "resolve"): RESOLVED,          # 办结
-    (RESOLVED, "rate_satisfied"): CLOSED,     # 结案 after the reporter is satisfied
-    (RESOLVED, "rate_unsatisfied"): REOPENED,  # back to the command center
-    (REOPENED, "assign"): ASSIGNED,
-}
-OPERATOR_ACTIONS = {"assign", "reject", "close_directly"}
-HANDLER_ACTIONS = {"accept", "resolve"}
+TRANSITIONS = _table()
+OPERATOR_ACTIONS = {"assign", "reject", "close_directly", "set_priority", "merge",
+                    "transfer", "escalate_external", "escalate_leadership", "publish_wish"}
+HANDLER_ACTIONS = {"accept", "resolve", "return", "transfer"}
 REPORTER_ACTIONS = {"rate_satisfied", "rate_unsatisfied"}
-ACTIONS = OPERATOR_ACTIONS | HANDLER_ACTIONS
+# Taken through their own endpoints, not POST /cases/{id}/actions: the meeting's decision
+# (/v1/agenda), a volunteer's claim and fulfilment (/v1/wishes); the merge's other half.
+MEETING_ACTIONS = {"decide_project", "decide_no_project"}
+VOLUNTEER_ACTIONS = {"claim_wish", "fulfil_wish"}
+INTERNAL_OPERATOR_ACTIONS = MEETING_ACTIONS | {"absorb_duplicate"}
+# Only dispatch itself, on a partner's event, takes these (actor role "system").
+SYSTEM_ACTIONS = {"external_accepted", "external_progress", "external_resolved",
+                  "external_rejected"}
+ACTIONS = OPERATOR_ACTIONS | HANDLER_ACTIONS  # what POST /v1/cases/{id}/actions accepts
+ALL_ACTIONS = ACTIONS | REPORTER_ACTIONS | MEETING_ACTIONS | VOLUNTEER_ACTIONS | \
+    SYSTEM_ACTIONS | {"absorb_duplicate"}
 OPERATORS = {"operator", "admin"}
-SEE_ALL = {"operator", "admin", "leader", "discipline"}
+# Volunteers (红袖章) sign in with the patroller role: they are the ones who walk the
+# streets and take up micro-wishes.
+VOLUNTEERS = {"patroller"}
+# Who sees every case: the command center and the discipline office (纪工委, read-only:
+# it has no action). Leaders see the cases of the units they lead (can_view).
+SEE_ALL = {"operator", "admin", "discipline"}
+SEES_REPORTERS = SEE_ALL | {"leader"}
+PRIORITIES = ("urgent", "high", "normal", "low")
+REPEATED_RETURNS = 2  # from the second return on, the operator is asked to decide
+PARTNERS = {"ping_an_365": "ext-pingan365"}  # partner -> its unit in the reference data
 SATISFIED_FROM = 3  # a rating of 3 stars or more out of 5 is satisfied
 
 STATUS_ZH = {SCREENING: "待筛选", ASSIGNED: "已派单", ACCEPTED: "处理中", RESOLVED: "已办结",
-             CLOSED: "已结案", REJECTED: "不予受理", REOPENED: "重新办理"}
+             CLOSED: "已结案", REJECTED: "不予受理", REOPENED: "重新办理", MERGED: "已合并",
+             RETURNED: "已退单", ESCALATED_EXTERNAL: "外部联动中",
+             ESCALATED_LEADERSHIP: "提交班子会", WISH: "微心愿认领中"}
 ACTION_ZH = {"open": "立案", "assign": "派单", "reject": "不予受理", "close_directly": "直接结案",
              "accept": "接单", "resolve": "办结", "rate_satisfied": "满意评价",
-             "rate_unsatisfied": "不满意评价"}
+             "rate_unsatisfied": "不满意评价", "set_priority": "设置优先级",
+             "merge": "合并重复案卷", "absorb_duplicate": "并入重复爆料", "transfer": "内部流转",
+             "return": "退单", "escalate_external": "外部联动",
+             "escalate_leadership": "提交班子会", "publish_wish": "发布微心愿",
+             "decide_project": "班子会决定：列入民生实事项目",
+             "decide_no_project": "班子会决定：答复", "claim_wish": "认领微心愿",
+             "fulfil_wish": "完成微心愿", "external_accepted": "外部平台已受理",
+             "external_progress": "外部平台处理进展", "external_resolved": "外部平台已办结",
+             "external_rejected": "外部平台退回"}
 
 
 def next_status(status: str, action: str) -> str:
@@ -58,18 +130,30 @@ def next_status(status: str, action: str) -> str:
             code="action-not-allowed") from None
 
 
-def event_verb(new_status: str) -> str:
-    """The case.* event a transition emits: its new state's name."""
-    return "assigned" if new_status == ASSIGNED else new_status
+# Events announce a new state: one type per status (assigned is also what a transfer
+# emits: who is responsible now). An entry that changes no state (a priority, a partner's
+# progress, a volunteer's claim, a duplicate joining) goes on the trail only.
+_VERBS = {WISH: "wish_published"}
+
+
+def event_verb(action: str, previous: str | None, new_status: str) -> str | None:
+    """The case.* event a transition emits, or None for a trail-only entry."""
+    if new_status == previous and action not in ("assign", "transfer"):
+        return None
+    return _VERBS.get(new_status, new_status)
 
 
 def actor_role(actor: dict, action: str) -> str:
     """The role under which `actor` may take `action` (for the trail), or Forbidden."""
     roles = set(actor["roles"])
-    if action in OPERATOR_ACTIONS and roles & OPERATORS:
+    if action in OPERATOR_ACTIONS | INTERNAL_OPERATOR_ACTIONS and roles & OPERATORS:
         return sorted(roles & OPERATORS)[0]
     if action in HANDLER_ACTIONS and "handler" in roles:
         return "handler"
+    if action in VOLUNTEER_ACTIONS and roles & VOLUNTEERS:
+        return "volunteer"
+    if action in SYSTEM_ACTIONS and "system" in roles:
+        return "system"
     if action in REPORTER_ACTIONS:
         return "reporter"  # whether they reported this case is checked in authorize()
     raise Forbidden(f"Your roles ({', '.join(sorted(roles))}) cannot '{action}' a case.",
@@ -87,9 +171,15 @@ def authorize(actor: dict, action: str, unit_id: str | None, reporter_ids: list[
     return role
 
 
-def can_view(actor: dict, unit_id: str | None, reporter_ids: list[str]) -> bool:
+def can_view(actor: dict, unit_id: str | None, reporter_ids: list[str],
+             community_id: str | None = None, led_units: frozenset = frozenset()) -> bool:
+    """Operators, admins and discipline see all; a leader the cases handled by, or
+    happening in, a unit they lead (`led_units`: units.leader_id, and the community of
+    a grid they lead); a handler their unit's; anyone the cases they reported."""
     roles = set(actor["roles"])
     if roles & SEE_ALL:
+        return True
+    if "leader" in roles and (unit_id in led_units or community_id in led_units):
         return True
     if "handler" in roles and unit_id is not None and actor.get("unit_id") == unit_id:
         return True
@@ -101,20 +191,46 @@ def visible_reporters(actor: dict, reporter_ids: list[str]) -> list[str]:
     command center, leaders, oversight) see them all; a handler needs the problem, not
     who raised it (a neighbour's noise complaint must not reach the neighbour's
     community with a name on it); a reporter sees herself and no other reporter."""
-    if set(actor["roles"]) & SEE_ALL:
+    if set(actor["roles"]) & SEES_REPORTERS:
         return list(reporter_ids)
     return [r for r in reporter_ids if r == actor["id"]]
 
 
-def check_action_input(action: str, note: str | None, result: str | None) -> None:
-    if action in ("reject", "close_directly") and not (note or "").strip():
-        raise Invalid(f"'{action}' needs a note saying why (the reporter reads it).",
-                      f"「{ACTION_ZH[action]}」需要填写说明（爆料人会看到）。",
-                      errors=[{"field": "note", "message": "required"}], code="note-required")
+# Actions whose reason someone must read: the reporter (a refusal, a direct answer), the
+# operator (a 退单), the next unit (a transfer), the meeting (why it is a major issue).
+NOTE_REQUIRED = {"reject", "close_directly", "return", "transfer", "escalate_leadership"}
+
+
+def _required(field: str, en: str, zh: str, code: str) -> Invalid:
+    return Invalid(en, zh, errors=[{"field": field, "message": "required"}], code=code)
+
+
+def check_action_input(action: str, note: str | None, result: str | None,
+                       **fields) -> None:
+    """What an action needs besides its name; Invalid (422) before anything changes."""
+    if action in NOTE_REQUIRED and not (note or "").strip():
+        raise _required("note", f"'{action}' needs a note saying why.",
+                        f"「{ACTION_ZH[action]}」需要填写说明或理由。", code="note-required")
     if action == "resolve" and not (result or "").strip():
-        raise Invalid("'resolve' needs the result: what was done.",
-                      "「办结」需要填写办理结果。",
-                      errors=[{"field": "result", "message": "required"}], code="result-required")
+        raise _required("result", "'resolve' needs the result: what was done.",
+                        "「办结」需要填写办理结果。", code="result-required")
+    # (each code spelled out: the contract test finds the codes the code raises)
+    if action == "set_priority" and not fields.get("priority"):
+        raise _required("priority", "'set_priority' needs 'priority'.",
+                        "「设置优先级」需要填写 priority。", code="priority-required")
+    if action == "merge" and not fields.get("target_case_id"):
+        raise _required("target_case_id", "'merge' needs 'target_case_id', the case to merge "
+                        "into.", "「合并重复案卷」需要填写要并入的案卷 target_case_id。",
+                        code="target-case-id-required")
+    if action == "transfer" and not fields.get("unit_id"):
+        raise _required("unit_id", "'transfer' needs 'unit_id', the unit to transfer to.",
+                        "「内部流转」需要填写接收单位 unit_id。", code="unit-id-required")
+    partner = fields.get("partner")
+    if action == "escalate_external" and partner is not None and partner not in PARTNERS:
+        raise Invalid(f"No partner {partner!r}; known: {', '.join(sorted(PARTNERS))}.",
+                      f"外部联动平台 {partner!r} 不存在。",
+                      errors=[{"field": "partner", "message": "unknown partner"}],
+                      code="unknown-partner")
 
 
 def rating_action(rating: int) -> str:
@@ -128,9 +244,18 @@ class Rule:
     unit_id: str
     reason_zh: str
     reason_en: str
+    id: int | None = None
 
     def specificity(self) -> int:
         return (self.category != "*") * 2 + (self.community != "*")
+
+
+_SPECIFICITY = {
+    3: ("类别和社区都精确匹配", "both the category and the community match exactly"),
+    2: ("类别精确匹配，适用于所有社区", "the category matches exactly, for any community"),
+    1: ("社区精确匹配，适用于所有类别", "the community matches exactly, for any category"),
+    0: ("通用规则", "a catch-all rule"),
+}
 
 
 @dataclass(frozen=True)
@@ -139,6 +264,7 @@ class Suggestion:
     unit_id: str | None
     reason_zh: str
     reason_en: str
+    rule: dict | None = None  # which rule matched and why (shown to the operator)
 
 
 class Router:
@@ -155,11 +281,27 @@ class Router:
 
     def suggest(self, category: str, lat: float, lon: float) -> Suggestion:
         community = self.community_at(lat, lon)
+        where_zh = f"位置在 {community} 内" if community else "位置不在任何社区内"
+        where_en = f"the place lies in {community}" if community else \
+            "the place lies in no community"
         for rule in self._rules:
             if rule.category in ("*", category) and rule.community in ("*", community):
-                return Suggestion(community, rule.unit_id, rule.reason_zh, rule.reason_en)
+                why_zh, why_en = _SPECIFICITY[rule.specificity()]
+                explained = {
+                    "id": rule.id, "category": rule.category, "community": rule.community,
+                    "unit_id": rule.unit_id,
+                    "why_zh": f"规则「{rule.category} × {rule.community} → {rule.unit_id}」"
+                              f"命中：{why_zh}；{where_zh}。{rule.reason_zh}",
+                    "why_en": f"Rule '{rule.category} x {rule.community} -> {rule.unit_id}' "
+                              f"matched: {why_en}; {where_en}. {rule.reason_en}",
+                }
+                return Suggestion(community, rule.unit_id, rule.reason_zh, rule.reason_en,
+                                  explained)
         return Suggestion(community, None, "没有匹配的派单规则，请人工派单",
-                          "No routing rule matches; the operator chooses the unit")
+                          "No routing rule matches; the operator chooses the unit",
+                          {"id": None, "category": None, "community": None, "unit_id": None,
+                           "why_zh": f"没有规则匹配类别 {category}；{where_zh}。",
+                           "why_en": f"No rule matches category {category}; {where_en}."})
 
 
 def deadline(start: datetime, hours: float | None) -> datetime | None:
@@ -174,3 +316,26 @@ def chain_hash(prev_hash: str, entry: dict) -> str:
 
 
 GENESIS = "0" * 64
+
+
+# 民生实事项目: a project a leadership meeting decided on, and how its status may move.
+PROJECT_STATUSES = ("planned", "in_progress", "completed", "cancelled")
+PROJECT_TRANSITIONS = {("planned", "in_progress"), ("planned", "cancelled"),
+                       ("in_progress", "completed"), ("in_progress", "cancelled")}
+PROJECT_STATUS_ZH = {"planned": "已立项", "in_progress": "实施中", "completed": "已完成",
+                     "cancelled": "已取消"}
+
+
+def check_project_move(current: str, new: str) -> None:
+    if (current, new) not in PROJECT_TRANSITIONS:
+        allowed = sorted(n for c, n in PROJECT_TRANSITIONS if c == current)
+        raise Conflict(f"A project that is {current} cannot become {new}; allowed now: "
+                       f"{', '.join(allowed) or 'nothing'}.",
+                       f"项目当前为「{PROJECT_STATUS_ZH[current]}」，不能改为"
+                       f"「{PROJECT_STATUS_ZH[new]}」。", code="project-status-not-allowed")
+
+
+# Duplicate candidates: same category, still open, opened within DUPLICATE_DAYS of the
+# case and within DUPLICATE_RADIUS_M of it (defaults; the operator may widen both).
+DUPLICATE_RADIUS_M = 100
+DUPLICATE_DAYS = 7

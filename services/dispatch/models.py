@@ -1,5 +1,6 @@
 """dispatch's tables, in the PostgreSQL schema `dispatch`."""
 import sqlalchemy as sa
+from geoalchemy2 import Geography
 from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.db import kernel_tables
@@ -49,6 +50,23 @@ category_sla = sa.Table(
     sa.Column("resolve_hours", sa.Float, nullable=False),
 )
 
+GEOG_EXPRESSION = "(st_setsrid(st_makepoint(lon, lat), 4326))::geography"
+
+# 民生实事项目: what a leadership meeting (班子会) decided to do about its source cases
+# (cases.project_id points here).
+livelihood_projects = sa.Table(
+    "livelihood_projects", metadata,
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("budget", sa.Numeric(14, 2), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 cases = sa.Table(
     "cases", metadata,
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
@@ -79,6 +97,19 @@ cases = sa.Table(
     sa.Column("feedback", sa.Text),
     sa.Column("trail_head", sa.String(64), nullable=False),  # hash of the newest trail entry
     sa.Column("trail_length", sa.Integer, nullable=False),
+    # 0003 (routes). The point as PostGIS sees it, computed from lat/lon by the database
+    # (so every writer fills it, the batch open included); GiST-indexed for duplicates.
+    sa.Column("geog", Geography("POINT", srid=4326, spatial_index=False),
+              sa.Computed(GEOG_EXPRESSION, persisted=True)),
+    sa.Column("suggestion_rule", pg.JSONB),  # which rule matched and why
+    sa.Column("merged_into", pg.UUID(as_uuid=False)),
+    sa.Column("return_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("return_reason", sa.Text),
+    sa.Column("partner", sa.String(64)),
+    sa.Column("wish_claimed_by", sa.String(64)),
+    sa.Column("wish_claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("project_id", pg.UUID(as_uuid=False),
+              sa.ForeignKey("dispatch.livelihood_projects.id")),
 )
 
 case_reports = sa.Table(

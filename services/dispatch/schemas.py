@@ -2,7 +2,10 @@
 from marshmallow import Schema, fields, validate
 
 from minqing_kernel.schemas import Text
+from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
+
+UUID_TEXT = validate.Regexp(r"^[0-9a-fA-F-]{32,36}$", error="not a case id")
 
 
 class Attachment(Schema):
@@ -17,6 +20,56 @@ class ActionRequest(Schema):
     unit_id = Text(validate=validate.Length(min=1, max=64))
     note = Text(validate=validate.Length(max=2000))
     result = Text(validate=validate.Length(max=2000))
+    attachments = fields.List(fields.Nested(Attachment), load_default=list,
+                              validate=validate.Length(max=9))
+    priority = fields.String(validate=validate.OneOf(domain.PRIORITIES))  # set_priority
+    target_case_id = fields.String(validate=UUID_TEXT)                    # merge
+    partner = fields.String(validate=validate.Length(min=1, max=64))      # escalate_external
+
+
+class DuplicateQuery(Schema):
+    radius_m = fields.Integer(load_default=domain.DUPLICATE_RADIUS_M,
+                              validate=validate.Range(1, 5000))
+    days = fields.Integer(load_default=domain.DUPLICATE_DAYS, validate=validate.Range(1, 90))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+class RuleRequest(Schema):
+    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    community = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    unit_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    reason_zh = Text(required=True, validate=validate.Length(min=1, max=200))
+    reason_en = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class DecisionRequest(Schema):
+    decision = fields.String(required=True,
+                             validate=validate.OneOf(["create_project", "no_project"]))
+    answer = Text(required=True, validate=validate.Length(min=1, max=2000))
+    title = Text(validate=validate.Length(min=1, max=200))
+    budget = fields.Float(validate=validate.Range(min=0, max=1e11), allow_nan=False)
+    also_case_ids = fields.List(fields.String(validate=UUID_TEXT), load_default=list,
+                                validate=validate.Length(max=50))
+
+
+class ProjectQuery(Schema):
+    status = fields.String(validate=validate.OneOf(domain.PROJECT_STATUSES))
+    cursor = fields.String(validate=validate.Length(max=100))
+    limit = fields.Integer(validate=validate.Range(1, 100))
+
+
+class ProjectUpdate(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(domain.PROJECT_STATUSES))
+
+
+class WishQuery(Schema):
+    claimed = fields.Boolean()
+    cursor = fields.String(validate=validate.Length(max=100))
+    limit = fields.Integer(validate=validate.Range(1, 100))
+
+
+class FulfilRequest(Schema):
+    note = Text(required=True, validate=validate.Length(min=1, max=2000))
     attachments = fields.List(fields.Nested(Attachment), load_default=list,
                               validate=validate.Length(max=9))
 
@@ -58,6 +111,31 @@ class CaseView(Schema):
     result_attachments = fields.Raw(allow_none=True)
     rating = fields.Integer(allow_none=True)
     feedback = fields.String(allow_none=True)
+    suggestion_explanation = fields.Function(lambda c: c.suggestion_rule)
+    merged_into = fields.String(allow_none=True)
+    return_count = fields.Integer()
+    return_reason = fields.String(allow_none=True)
+    # from the second 退单 on, the operator decides (reassign, transfer, escalate, close)
+    needs_operator_decision = fields.Function(
+        lambda c: c.status == domain.RETURNED and c.return_count >= domain.REPEATED_RETURNS)
+    partner = fields.String(allow_none=True)
+    wish_claimed_by = fields.String(allow_none=True)
+    project_id = fields.String(allow_none=True)
+
+
+class WishView(Schema):
+    """A wish as the volunteer board shows it: what and where, never who asked."""
+    id = fields.String()
+    status = fields.String()
+    category = fields.String()
+    description = fields.String()
+    address = fields.String(allow_none=True)
+    location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})
+    attachments = fields.Raw()
+    opened_at = fields.DateTime(format="iso")
+    claimed_by = fields.String(attribute="wish_claimed_by", allow_none=True)
+    claimed_at = fields.DateTime(attribute="wish_claimed_at", format="iso", allow_none=True)
+    result = fields.String(allow_none=True)
 
 
 class TrailEntryView(Schema):

@@ -25,20 +25,41 @@ class DispatchService(OpsEndpoints):
         with self.db.handling("dispatch.open_case", events) as (uow, fresh):
             handlers.open_cases(uow, REFDATA, fresh)
 
+    # The partner's word on a case handed to it (外部联动), from integration365.
+    @consume_event("integration365", event_type("external.accepted"))
+    def external_accepted(self, events):
+        self._external("external.accepted", events)
+
+    @consume_event("integration365", event_type("external.progress"))
+    def external_progress(self, events):
+        self._external("external.progress", events)
+
+    @consume_event("integration365", event_type("external.resolved"))
+    def external_resolved(self, events):
+        self._external("external.resolved", events)
+
+    @consume_event("integration365", event_type("external.rejected"))
+    def external_rejected(self, events):
+        self._external("external.rejected", events)
+
+    def _external(self, kind: str, events) -> None:
+        with self.db.handling(f"dispatch.{kind.replace('.', '_')}", events) as (uow, fresh):
+            handlers.on_external(uow, REFDATA, kind, fresh)
+
     @rpc
     def list_cases(self, actor: dict, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.list_cases(uow, actor, query)
+            return handlers.list_cases(uow, REFDATA, actor, query)
 
     @rpc
     def get_case(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.get_case(uow, actor, case_id)
+            return handlers.get_case(uow, REFDATA, actor, case_id)
 
     @rpc
     def case_for_report(self, actor: dict, report_id: str) -> dict | None:
         with self.db.unit_of_work() as uow:
-            return handlers.case_for_report(uow, actor, report_id)
+            return handlers.case_for_report(uow, REFDATA, actor, report_id)
 
     @rpc
     def act(self, actor: dict, case_id: str, action: dict) -> dict:
@@ -53,7 +74,7 @@ class DispatchService(OpsEndpoints):
     @rpc
     def timeline(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.timeline(uow, actor, case_id)
+            return handlers.timeline(uow, REFDATA, actor, case_id)
 
     @rpc
     def verify_trail(self, case_id: str) -> dict:
@@ -66,3 +87,62 @@ class DispatchService(OpsEndpoints):
             units = REFDATA.fresh(uow.session).units
         return [{"id": u.id, "kind": u.kind, "name_zh": u.name_zh, "name_en": u.name_en}
                 for u in units.values()]
+
+    @rpc
+    def duplicate_candidates(self, actor: dict, case_id: str, query: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.duplicate_candidates(uow, actor, case_id, query)
+
+    @rpc
+    def list_rules(self) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.list_rules(uow)
+
+    @rpc
+    def put_rule(self, actor: dict, rule: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            result = handlers.put_rule(uow, REFDATA, actor, rule)
+        REFDATA.invalidate()  # committed: the next suggestion uses the new rules
+        return result
+
+    @rpc
+    def delete_rule(self, actor: dict, rule_id: str) -> dict:
+        with self.db.unit_of_work() as uow:
+            result = handlers.delete_rule(uow, REFDATA, actor, rule_id)
+        REFDATA.invalidate()
+        return result
+
+    @rpc
+    def decide(self, actor: dict, case_id: str, decision: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.decide(uow, REFDATA, actor, case_id, decision)
+
+    @rpc
+    def list_projects(self, query: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.list_projects(uow, query)
+
+    @rpc
+    def get_project(self, project_id: str) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.get_project(uow, project_id)
+
+    @rpc
+    def update_project(self, actor: dict, project_id: str, update: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.update_project(uow, actor, project_id, update)
+
+    @rpc
+    def list_wishes(self, actor: dict, query: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.list_wishes(uow, actor, query)
+
+    @rpc
+    def claim_wish(self, actor: dict, case_id: str) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.claim_wish(uow, REFDATA, actor, case_id)
+
+    @rpc
+    def fulfil_wish(self, actor: dict, case_id: str, fulfilment: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return handlers.fulfil_wish(uow, REFDATA, actor, case_id, fulfilment)

@@ -44,7 +44,7 @@ USERS = {
     "operator": "operator-zhou",
     "handler-of-unit": "handler-wujiang",     # the case is assigned to comm-wujiang
     "handler-other-unit": "handler-jinjiang",
-    "leader": "leader-jinjiang",
+    "leader": "leader-wujiang",               # leads comm-wujiang, the case's unit
     "admin": "admin",
     "patroller": "patroller-zhao",            # a patroller is a resident too
 }
@@ -80,6 +80,18 @@ MATRIX = {
     "POST /v1/cases/{assigned}/actions accept":   (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{accepted}/actions resolve":  (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{resolved}/feedback":    (401, 200, 403, 403, 403, 403, 403, 403, 403),
+    "GET /v1/cases/{case}/duplicates":       (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "GET /v1/routing-rules":                 (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "PUT /v1/routing-rules":                 (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "DELETE /v1/routing-rules/{rule}":       (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/agenda":                        (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "POST /v1/agenda/{escalated}/decision":  (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "GET /v1/projects":                      (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "GET /v1/projects/{project}":            (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "PATCH /v1/projects/{project}":          (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "GET /v1/wishes":                        (401, 403, 403, 200, 403, 403, 403, 200, 200),
+    "POST /v1/wishes/{wish}/claim":          (401, 403, 403, 403, 403, 403, 403, 403, 200),
+    "POST /v1/wishes/{claimed}/fulfil":      (401, 403, 403, 403, 403, 403, 403, 403, 200),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -311,6 +323,73 @@ def act(state: str, action: dict):
     return call
 
 
+# The routes of issue 3: each call gets its own rule, agenda item, project or wish.
+# A harmless rule: it routes what the community default already routes there.
+SPARE_RULE = {"category": "suggestion-general", "community": "comm-qiutao",
+              "unit_id": "comm-qiutao", "reason_zh": "属地社区处置",
+              "reason_en": "Handled by the community where it happened"}
+
+
+def delete_rule(c: Caller, w: World):
+    admin = w.callers["admin"]
+    rule = admin.http.put(f"{admin.base}/v1/routing-rules", json=SPARE_RULE).json()
+    r = c.http.delete(f"{c.base}/v1/routing-rules/{rule['id']}")
+    if r.status_code >= 400:
+        assert admin.http.delete(f"{admin.base}/v1/routing-rules/{rule['id']}").ok
+    return r
+
+
+def screened(w: World, action: dict) -> str:
+    """A new case from the owner's report, moved by the operator with `action`."""
+    case = w.case_of(w.callers["owner"].submitted()["id"])
+    r = w.callers["operator"].post(f"/v1/cases/{case}/actions", json=action)
+    assert r.status_code == 200, r.text
+    return case
+
+
+def escalated(w: World) -> str:
+    return screened(w, {"action": "escalate_leadership", "note": "涉及多部门，提交班子会"})
+
+
+def decision(c: Caller, w: World):
+    case = escalated(w)
+    r = c.post(f"/v1/agenda/{case}/decision", json={"decision": "no_project",
+                                                    "answer": "由社区协调解决"})
+    if r.status_code >= 400:
+        assert w.case_status(case) == "escalated_leadership", "a refusal changed the case"
+    return r
+
+
+def project(w: World) -> str:
+    r = w.callers["operator"].post(f"/v1/agenda/{escalated(w)}/decision", json={
+        "decision": "create_project", "title": "广场隔音改造", "budget": 50000,
+        "answer": "列入民生实事项目"})
+    assert r.status_code == 200, r.text
+    return r.json()["project"]["id"]
+
+
+def update_project(c: Caller, w: World):
+    project_id = project(w)
+    return c.http.patch(f"{c.base}/v1/projects/{project_id}", json={"status": "in_progress"})
+
+
+def claim(c: Caller, w: World):
+    case = screened(w, {"action": "publish_wish"})
+    r = c.post(f"/v1/wishes/{case}/claim")
+    if r.status_code >= 400:
+        assert w.case_status(case) == "wish"
+    return r
+
+
+def fulfil(c: Caller, w: World):
+    case = screened(w, {"action": "publish_wish"})
+    assert w.callers["patroller"].post(f"/v1/wishes/{case}/claim").status_code == 200
+    r = c.post(f"/v1/wishes/{case}/fulfil", json={"note": "已上门帮忙"})
+    if r.status_code >= 400:
+        assert w.case_status(case) == "wish"
+    return r
+
+
 def feedback(c: Caller, w: World):
     case = w.fresh_case("resolved")
     r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "处理及时"})
@@ -344,6 +423,19 @@ ENDPOINTS = {
     "POST /v1/cases/{accepted}/actions resolve": act(
         "accepted", {"action": "resolve", "result": "已协调物业处理"}),
     "POST /v1/cases/{resolved}/feedback": feedback,
+    "GET /v1/cases/{case}/duplicates": lambda c, w: c.get(f"/v1/cases/{w.case}/duplicates"),
+    "GET /v1/routing-rules": lambda c, w: c.get("/v1/routing-rules"),
+    "PUT /v1/routing-rules": lambda c, w: c.http.put(f"{c.base}/v1/routing-rules",
+                                                     json=SPARE_RULE),
+    "DELETE /v1/routing-rules/{rule}": delete_rule,
+    "GET /v1/agenda": lambda c, w: c.get("/v1/agenda"),
+    "POST /v1/agenda/{escalated}/decision": decision,
+    "GET /v1/projects": lambda c, w: c.get("/v1/projects"),
+    "GET /v1/projects/{project}": lambda c, w: c.get(f"/v1/projects/{project(w)}"),
+    "PATCH /v1/projects/{project}": update_project,
+    "GET /v1/wishes": lambda c, w: c.get("/v1/wishes"),
+    "POST /v1/wishes/{wish}/claim": claim,
+    "POST /v1/wishes/{claimed}/fulfil": fulfil,
 }
 
 

@@ -10,32 +10,56 @@ from services.dispatch import domain
 from services.dispatch.domain import (
     ACCEPTED,
     ACTIONS,
+    ALL_ACTIONS,
     ASSIGNED,
     CLOSED,
+    ESCALATED_EXTERNAL,
+    ESCALATED_LEADERSHIP,
+    MERGED,
     REJECTED,
     REOPENED,
     REPORTER_ACTIONS,
     RESOLVED,
+    RETURNED,
     SCREENING,
     STATUS_ZH,
     STATUSES,
     TRANSITIONS,
+    WISH,
 )
 
-ALL_PAIRS = list(itertools.product(STATUSES, sorted(ACTIONS | REPORTER_ACTIONS)))
+ALL_PAIRS = list(itertools.product(STATUSES, sorted(ALL_ACTIONS)))
 ALLOWED = [(s, a, TRANSITIONS[(s, a)]) for s, a in ALL_PAIRS if (s, a) in TRANSITIONS]
 NOT_ALLOWED = [(s, a) for s, a in ALL_PAIRS if (s, a) not in TRANSITIONS]
 
+# The command center's queue: a new case, one sent back (退单), one the reporter rejected.
+QUEUE = (SCREENING, RETURNED, REOPENED)
 EXPECTED_TRANSITIONS = {
-    (SCREENING, "assign"): ASSIGNED,
-    (SCREENING, "reject"): REJECTED,
-    (SCREENING, "close_directly"): CLOSED,
-    (ASSIGNED, "assign"): ASSIGNED,
+    **{(s, "assign"): ASSIGNED for s in QUEUE + (ASSIGNED, ESCALATED_LEADERSHIP, WISH)},
+    **{(s, "reject"): REJECTED for s in (SCREENING, RETURNED)},
+    **{(s, "close_directly"): CLOSED for s in QUEUE},
+    **{(s, "escalate_external"): ESCALATED_EXTERNAL for s in QUEUE},
+    **{(s, "escalate_leadership"): ESCALATED_LEADERSHIP for s in QUEUE},
+    **{(s, "publish_wish"): WISH for s in QUEUE},
+    **{(s, "set_priority"): s for s in QUEUE + (ASSIGNED, ACCEPTED)},
+    **{(s, "transfer"): ASSIGNED for s in (ASSIGNED, ACCEPTED)},
+    **{(s, "return"): RETURNED for s in (ASSIGNED, ACCEPTED)},
+    (SCREENING, "merge"): MERGED,
+    **{(s, "absorb_duplicate"): s for s in (SCREENING, ASSIGNED, ACCEPTED, RETURNED,
+                                             REOPENED, ESCALATED_EXTERNAL,
+                                             ESCALATED_LEADERSHIP, WISH)},
     (ASSIGNED, "accept"): ACCEPTED,
     (ACCEPTED, "resolve"): RESOLVED,
     (RESOLVED, "rate_satisfied"): CLOSED,
     (RESOLVED, "rate_unsatisfied"): REOPENED,
-    (REOPENED, "assign"): ASSIGNED,
+    (ESCALATED_EXTERNAL, "external_accepted"): ESCALATED_EXTERNAL,
+    (ESCALATED_EXTERNAL, "external_progress"): ESCALATED_EXTERNAL,
+    (ESCALATED_EXTERNAL, "external_resolved"): RESOLVED,
+    (ESCALATED_EXTERNAL, "external_rejected"): RETURNED,
+    (ESCALATED_LEADERSHIP, "decide_project"): RESOLVED,
+    (ESCALATED_LEADERSHIP, "decide_no_project"): RESOLVED,
+    (WISH, "claim_wish"): WISH,
+    (WISH, "fulfil_wish"): RESOLVED,
 }
 
 OPERATOR = {"id": "op-1", "roles": ["operator"], "unit_id": None}
@@ -53,8 +77,23 @@ def test_the_transition_table_is_exactly_the_documented_lifecycle():
 
 
 def test_every_pair_is_either_allowed_or_not():
-    assert len(ALLOWED) + len(NOT_ALLOWED) == len(STATUSES) * len(ACTIONS | REPORTER_ACTIONS)
+    assert len(ALLOWED) + len(NOT_ALLOWED) == len(STATUSES) * len(ALL_ACTIONS)
     assert len(ALLOWED) == len(TRANSITIONS)
+
+
+def test_every_status_and_action_has_a_chinese_name():
+    assert set(STATUS_ZH) == set(STATUSES)
+    assert ALL_ACTIONS <= set(domain.ACTION_ZH)
+
+
+@pytest.mark.parametrize("status", [CLOSED, REJECTED, MERGED])
+def test_nothing_leaves_a_final_state(status):
+    assert not [a for (s, a) in TRANSITIONS if s == status]
+
+
+@pytest.mark.parametrize("status", sorted(set(STATUSES) - {CLOSED, REJECTED, MERGED}))
+def test_every_open_state_has_a_way_on(status):
+    assert any(s == status and new != status for (s, _), new in TRANSITIONS.items())
 
 
 @pytest.mark.parametrize(("status", "action", "expected"), ALLOWED)
@@ -74,20 +113,33 @@ def test_any_other_action_is_a_conflict_naming_the_current_status(status, action
     assert f"「{STATUS_ZH[status]}」" in raised.value.detail_zh
 
 
-@pytest.mark.parametrize("status", [CLOSED, REJECTED])
+@pytest.mark.parametrize("status", [CLOSED, REJECTED, MERGED])
 def test_a_finished_case_says_nothing_can_be_done(status):
     with pytest.raises(Conflict) as raised:
         domain.next_status(status, "assign")
     assert raised.value.detail_zh.endswith("当前可执行：无。")
 
 
-@pytest.mark.parametrize("status", STATUSES)
-def test_the_event_verb_is_the_new_status_name(status):
-    assert domain.event_verb(status) == status
+@pytest.mark.parametrize(("status", "action", "new_status"),
+                         [t for t in ALLOWED if t[0] != t[2] and t[2] != WISH])
+def test_a_change_of_state_emits_the_new_status_name(status, action, new_status):
+    assert domain.event_verb(action, status, new_status) == new_status
 
 
-def test_an_assignment_emits_case_assigned():
-    assert domain.event_verb(ASSIGNED) == "assigned"
+def test_publishing_a_wish_emits_case_wish_published():
+    assert domain.event_verb("publish_wish", SCREENING, WISH) == "wish_published"
+
+
+@pytest.mark.parametrize(("action", "status"), [("assign", ASSIGNED), ("transfer", ASSIGNED)])
+def test_a_new_unit_emits_case_assigned_even_from_assigned(action, status):
+    assert domain.event_verb(action, status, ASSIGNED) == "assigned"
+
+
+@pytest.mark.parametrize(("status", "action"),
+                         [(s, a) for s, a, n in ALLOWED
+                          if s == n and a not in ("assign", "transfer")])
+def test_an_entry_that_changes_no_state_goes_on_the_trail_only(status, action):
+    assert domain.event_verb(action, status, status) is None
 
 
 # --- who may act -------------------------------------------------------------------------
@@ -152,10 +204,34 @@ def test_only_a_reporter_of_the_case_may_rate_it(actor, action):
 
 # --- who may see -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("actor", [OPERATOR, ADMIN, LEADER, DISCIPLINE])
+@pytest.mark.parametrize("actor", [OPERATOR, ADMIN, DISCIPLINE])
 @pytest.mark.parametrize("unit_id", [None, "comm-jinjiang", "dept-anjian"])
-def test_operators_admins_leaders_and_discipline_see_every_case(actor, unit_id):
+def test_operators_admins_and_discipline_see_every_case(actor, unit_id):
     assert domain.can_view(actor, unit_id, ["someone-else"])
+
+
+LED = frozenset({"comm-qiutao"})
+
+
+@pytest.mark.parametrize(("unit_id", "community_id"), [
+    ("comm-qiutao", "comm-qiutao"),     # handled by the unit they lead
+    ("dept-chengguan", "comm-qiutao"),  # happening in the community they lead
+    (None, "comm-qiutao"),              # still in screening, in their community
+])
+def test_a_leader_sees_the_cases_of_the_units_they_lead(unit_id, community_id):
+    assert domain.can_view(LEADER, unit_id, ["res-1"], community_id, LED)
+
+
+@pytest.mark.parametrize(("unit_id", "community_id"), [
+    ("comm-jinjiang", "comm-jinjiang"), ("dept-anjian", "comm-jinjiang"), (None, None)])
+def test_a_leader_does_not_see_other_units_cases(unit_id, community_id):
+    assert not domain.can_view(LEADER, unit_id, ["res-1"], community_id, LED)
+
+
+@pytest.mark.parametrize("action", sorted(ALL_ACTIONS))
+def test_discipline_sees_everything_but_may_take_no_action(action):
+    with pytest.raises(Forbidden):
+        domain.authorize(DISCIPLINE, action, "comm-jinjiang", ["res-1"])
 
 
 def test_a_handler_sees_their_units_cases():
@@ -226,6 +302,88 @@ def test_resolving_with_a_result_is_fine():
 @pytest.mark.parametrize("action", ["assign", "accept"])
 def test_other_actions_need_neither_note_nor_result(action):
     assert domain.check_action_input(action, None, None) is None
+
+
+@pytest.mark.parametrize("action", ["return", "transfer", "escalate_leadership"])
+def test_a_return_a_transfer_and_an_escalation_need_a_reason(action):
+    with pytest.raises(Invalid) as raised:
+        domain.check_action_input(action, " ", None, unit_id="dept-anjian")
+    assert raised.value.code == "note-required"
+
+
+@pytest.mark.parametrize(("action", "field", "code"), [
+    ("set_priority", "priority", "priority-required"),
+    ("merge", "target_case_id", "target-case-id-required"),
+    ("transfer", "unit_id", "unit-id-required"),
+])
+def test_actions_that_name_something_need_it(action, field, code):
+    with pytest.raises(Invalid) as raised:
+        domain.check_action_input(action, "理由", None)
+    assert raised.value.code == code
+    assert raised.value.errors == [{"field": field, "message": "required"}]
+
+
+def test_an_unknown_partner_is_refused():
+    with pytest.raises(Invalid) as raised:
+        domain.check_action_input("escalate_external", None, None, partner="nowhere")
+    assert raised.value.code == "unknown-partner"
+
+
+@pytest.mark.parametrize("partner", [None, "ping_an_365"])
+def test_escalating_to_the_known_partner_or_the_default_is_fine(partner):
+    assert domain.check_action_input("escalate_external", None, None, partner=partner) is None
+
+
+# --- who takes the other routes ----------------------------------------------------------
+
+PATROLLER = {"id": "pat-1", "roles": ["patroller", "resident"], "unit_id": None}
+SYSTEM = {"id": "partner:ping_an_365", "roles": ["system"]}
+
+
+@pytest.mark.parametrize("action", sorted(domain.VOLUNTEER_ACTIONS))
+def test_a_volunteer_claims_and_fulfils_wishes(action):
+    assert domain.authorize(PATROLLER, action, None, ["res-1"]) == "volunteer"
+
+
+@pytest.mark.parametrize("actor", [OPERATOR, HANDLER, RESIDENT])
+@pytest.mark.parametrize("action", sorted(domain.VOLUNTEER_ACTIONS))
+def test_only_volunteers_claim_and_fulfil_wishes(actor, action):
+    with pytest.raises(Forbidden):
+        domain.authorize(actor, action, "comm-jinjiang", ["res-1"])
+
+
+@pytest.mark.parametrize("actor", [OPERATOR, ADMIN, HANDLER, PATROLLER])
+@pytest.mark.parametrize("action", sorted(domain.SYSTEM_ACTIONS))
+def test_only_dispatch_itself_records_a_partners_word(actor, action):
+    with pytest.raises(Forbidden):
+        domain.authorize(actor, action, "ext-pingan365", ["res-1"])
+    assert domain.authorize(SYSTEM, action, "ext-pingan365", ["res-1"]) == "system"
+
+
+@pytest.mark.parametrize("actor", [OPERATOR, HANDLER])
+def test_an_operator_or_the_units_handler_may_transfer(actor):
+    assert domain.authorize(actor, "transfer", "comm-jinjiang", ["res-1"]) in (
+        "operator", "handler")
+
+
+def test_a_handler_may_return_only_their_units_case():
+    assert domain.authorize(HANDLER, "return", "comm-jinjiang", ["res-1"]) == "handler"
+    with pytest.raises(Forbidden):
+        domain.authorize(HANDLER, "return", "comm-qiutao", ["res-1"])
+
+
+@pytest.mark.parametrize(("current", "new"), sorted(domain.PROJECT_TRANSITIONS))
+def test_a_project_moves_forward(current, new):
+    assert domain.check_project_move(current, new) is None
+
+
+@pytest.mark.parametrize(("current", "new"), [
+    (c, n) for c in domain.PROJECT_STATUSES for n in domain.PROJECT_STATUSES
+    if (c, n) not in domain.PROJECT_TRANSITIONS])
+def test_a_project_does_not_move_otherwise(current, new):
+    with pytest.raises(Conflict) as raised:
+        domain.check_project_move(current, new)
+    assert raised.value.code == "project-status-not-allowed"
 
 
 # --- rating ------------------------------------------------------------------------------

@@ -139,3 +139,28 @@ def test_changing_any_field_changes_the_hash(field):
 
 def test_changing_the_previous_hash_changes_the_hash():
     assert chain_hash(GENESIS, ENTRY) != chain_hash(PREV, ENTRY)
+
+
+def test_the_suggestion_explains_which_rule_matched_and_why(router):
+    # given a fire hazard in Qiutao (a category-wide rule beats the community default)
+    suggestion = router.suggest("hazard-fire", *inside("comm-qiutao"))
+    # then the explanation names the rule, how specific it is and where the place lies
+    assert suggestion.unit_id == "dept-anjian"
+    assert suggestion.rule["category"] == "hazard-fire"
+    assert suggestion.rule["community"] == "*"
+    assert "the category matches exactly" in suggestion.rule["why_en"]
+    assert "comm-qiutao" in suggestion.rule["why_en"]
+    assert "类别精确匹配" in suggestion.rule["why_zh"]
+
+
+def test_the_most_specific_rule_is_explained_as_such(router):
+    suggestion = router.suggest("hazard-rubbish", *inside("comm-qiutao"))
+    assert suggestion.unit_id == "comm-qiutao"
+    assert "both the category and the community" in suggestion.rule["why_en"]
+
+
+def test_no_match_is_explained_too():
+    suggestion = Router(COMMUNITIES, []).suggest("hazard-fire", *OUTSIDE)
+    assert suggestion.unit_id is None
+    assert suggestion.rule["id"] is None
+    assert "no community" in suggestion.rule["why_en"]
