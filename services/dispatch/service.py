@@ -8,7 +8,7 @@ from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
-from services.dispatch import handlers, models
+from services.dispatch import handlers, models, open311
 
 REFDATA = handlers.RefData()
 
@@ -66,3 +66,15 @@ class DispatchService(OpsEndpoints):
             units = REFDATA.fresh(uow.session).units
         return [{"id": u.id, "kind": u.kind, "name_zh": u.name_zh, "name_en": u.name_en}
                 for u in units.values()]
+
+    # --- Open311 (the gateway's /open311/v2/): read-only, no people in the answers ---
+
+    @rpc
+    def open311_statuses(self, query: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return open311.statuses(uow, query)
+
+    @rpc
+    def open311_updates(self, query: dict) -> list[dict]:
+        with self.db.unit_of_work() as uow:
+            return open311.updates(uow, query)

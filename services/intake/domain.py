@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
@@ -45,7 +47,9 @@ KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
 MAX_ATTACHMENTS = 9
 # Who reads every report: the command center, leaders, and the discipline committee (纪工委).
 STAFF_READERS = frozenset({"operator", "admin", "leader", "discipline"})
-CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol"}
+# A partner platform (role `partner`) submits through the gateway's Open311 server.
+CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol",
+                    "partner": "open311"}
 
 
 def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
@@ -154,3 +158,70 @@ def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
     if STAFF_READERS & set(actor["roles"]):
         return True
     return actor["id"] in (reporter_id, submitted_by)
+
+
+# --- Open311 attributes ------------------------------------------------------------------
+# A category may ask extra questions (reference/wangjiang.yaml, category_attributes), in
+# Open311's service-definition terms. The answers are checked here and kept with the report.
+ATTRIBUTE_TEXT_MAX = {"string": 200, "text": 2000}
+
+
+def _bad_attribute(code: str, why_en: str, why_zh: str) -> Invalid:
+    return Invalid(f"Attribute {code!r}: {why_en}.", f"附加信息 {code!r}：{why_zh}。",
+                   errors=[{"field": f"attributes.{code}", "message": why_en}],
+                   code="bad-attribute")
+
+
+def _check_answer(definition: dict, value) -> str | list[str]:
+    code, datatype = definition["code"], definition["datatype"]
+    keys = [str(v["key"]) for v in definition.get("values") or []]
+    if datatype == "multivaluelist":
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) and v in keys for v in values):
+            raise _bad_attribute(code, f"each value must be one of {', '.join(keys)}",
+                                 f"取值必须是以下之一：{'、'.join(keys)}")
+        return list(dict.fromkeys(values))
+    if not isinstance(value, str):
+        raise _bad_attribute(code, "takes one value", "只能填写一个值")
+    if datatype == "singlevaluelist" and value not in keys:
+        raise _bad_attribute(code, f"must be one of {', '.join(keys)}",
+                             f"取值必须是以下之一：{'、'.join(keys)}")
+    if datatype == "number":
+        try:
+            if not math.isfinite(float(value)):
+                raise ValueError(value)
+        except ValueError:
+            raise _bad_attribute(code, "must be a number", "必须是数字") from None
+    if datatype == "datetime":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise _bad_attribute(code, "must be an ISO 8601 date and time",
+                                 "必须是 ISO 8601 格式的日期时间") from None
+    limit = ATTRIBUTE_TEXT_MAX.get(datatype, 200)
+    if len(value) > limit or (datatype == "string" and "\n" in value):
+        raise _bad_attribute(code, f"must be at most {limit} characters on one line"
+                             if datatype == "string" else f"must be at most {limit} characters",
+                             f"长度不能超过 {limit} 个字符")
+    return value
+
+
+def check_attributes(definitions: list[dict], answers: dict | None) -> dict | None:
+    """The answers, checked against the category's definitions: required ones present,
+    each of its datatype, no unknown ones. None when the category asks nothing and
+    nothing was answered."""
+    answers = answers or {}
+    by_code = {d["code"]: d for d in definitions}
+    unknown = sorted(set(answers) - set(by_code))
+    if unknown:
+        raise _bad_attribute(unknown[0], "this category asks no such question",
+                             "该类别没有这一项")
+    checked = {}
+    for code, definition in by_code.items():
+        value = answers.get(code)
+        if value in (None, "", []):
+            if definition.get("required"):
+                raise _bad_attribute(code, "is required for this category", "该类别必须填写此项")
+            continue
+        checked[code] = _check_answer(definition, value)
+    return checked or None
