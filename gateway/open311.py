@@ -414,8 +414,8 @@ class Open311Endpoints:
     def open311_service_definition(self, request, fmt, lang, service_code):
         category = self._categories().get(service_code)
         if category is None:
-            raise not_found(f"No service_code {service_code!r}; see services.{fmt}.",
-                            f"service_code {service_code!r} 不存在，请查看 services.{fmt}。")
+            raise not_found(f"No service_code {service_code!r}; see services.xml.",
+                            f"service_code {service_code!r} 不存在，请查看 services.xml。")
         attributes = [attribute_view(d, lang, i) for i, d in
                       enumerate(category.get("attributes") or [], start=1)]
         return render(fmt, "service_definition",
