@@ -164,6 +164,9 @@ def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
 # A category may ask extra questions (reference/wangjiang.yaml, category_attributes), in
 # Open311's service-definition terms. The answers are checked here and kept with the report.
 ATTRIBUTE_TEXT_MAX = {"string": 200, "text": 2000}
+# Channels whose clients read the service definitions, so a required question binds them.
+# The app does not ask these questions yet: its reports are not refused for lacking them.
+READS_DEFINITIONS = frozenset({"open311"})
 
 
 def _bad_attribute(code: str, why_en: str, why_zh: str) -> Invalid:
@@ -206,9 +209,10 @@ def _check_answer(definition: dict, value) -> str | list[str]:
     return value
 
 
-def check_attributes(definitions: list[dict], answers: dict | None) -> dict | None:
-    """The answers, checked against the category's definitions: required ones present,
-    each of its datatype, no unknown ones. None when the category asks nothing and
+def check_attributes(definitions: list[dict], answers: dict | None,
+                     enforce_required: bool = True) -> dict | None:
+    """The answers, checked against the category's definitions: each of its datatype, no
+    unknown ones, and (if `enforce_required`) the required ones present. None when
     nothing was answered."""
     answers = answers or {}
     by_code = {d["code"]: d for d in definitions}
@@ -220,7 +224,7 @@ def check_attributes(definitions: list[dict], answers: dict | None) -> dict | No
     for code, definition in by_code.items():
         value = answers.get(code)
         if value in (None, "", []):
-            if definition.get("required"):
+            if definition.get("required") and enforce_required:
                 raise _bad_attribute(code, "is required for this category", "该类别必须填写此项")
             continue
         checked[code] = _check_answer(definition, value)

@@ -67,11 +67,12 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     request = validated(schemas.ReportSubmission(), payload, "report", "爆料")
     cat = catalogue.fresh(db)
     domain.check_category(cat.categories, request["category"])
-    attributes = domain.check_attributes(cat.categories[request["category"]].attributes or [],
-                                         request.get("attributes"))
     lat, lon = request["location"]["lat"], request["location"]["lon"]
     domain.check_location(cat.area, lat, lon)
     channel = domain.channel_for(actor, request.get("channel"))
+    attributes = domain.check_attributes(cat.categories[request["category"]].attributes or [],
+                                         request.get("attributes"),
+                                         enforce_required=channel in domain.READS_DEFINITIONS)
     attachments = check_attachments(store, actor["id"], request["attachments"])
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
