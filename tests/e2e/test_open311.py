@@ -443,3 +443,45 @@ def test_refusals_are_counted_by_endpoint_and_status(stack):
     both(stack, "requests", status="pending")
     assert stack.metric("gateway", "minqing_open311_errors_total", endpoint="requests",
                         status="400") == before + 2
+
+
+# --- per-partner keys and the per-partner rate ------------------------------------------------
+
+def test_a_key_issued_to_a_partner_files_as_that_partner_until_revoked(stack, capsys,
+                                                                      monkeypatch):
+    from services.identity import api_keys
+
+    # Given a key issued with the command-line tool
+    monkeypatch.setenv("DB_URI", stack.st.env["DB_URI"])
+    assert api_keys.main(["issue", DEMO_PARTNER, "e2e test key"]) == 0
+    issued = yaml.safe_load(capsys.readouterr().out)
+    stored = stack.scalar("SELECT key_hash FROM identity.api_keys WHERE id = :i",
+                          i=issued["id"])
+    assert stored and issued["api_key"] not in stored
+    # When the partner files with it, it is accepted as theirs
+    r = file_request(stack, api_key=issued["api_key"])
+    assert r.status_code == 200, r.text
+    # And once revoked, it is refused
+    assert api_keys.main(["revoke", issued["id"]]) == 0
+    assert file_request(stack, api_key=issued["api_key"]).status_code == 403
+
+
+@pytest.fixture
+def tight_limit(stack):
+    # 3 at once, then 1 a minute: the 4th of a burst is refused whatever the timing
+    stack.restart("gateway", REPORT_BURST="3", REPORT_RATE_PER_MIN="1")
+    yield
+    stack.restart("gateway")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_partners_burst_beyond_its_rate_is_a_429_saying_when_to_retry(stack, tight_limit,
+                                                                        fmt):
+    answers = [file_request(stack, fmt) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[3].headers["Retry-After"]) >= 1
+    code = (answers[3].json()[0]["code"] if fmt == "json"
+            else int(ET.fromstring(answers[3].content).find("error/code").text))
+    assert code == 429
+    # And reading is not held back
+    assert both(stack, "services")[0] == 200
