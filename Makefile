@@ -56,5 +56,10 @@ partner: install  ## a partner platform's RabbitMQ user in AMQP_URI's vhost: mak
 bench: install  ## figures for report throughput and latency on an isolated stack
 	$(PY) -W ignore -m bench.report_load
 
+.PHONY: api-key
+api-key: install  ## an Open311 partner's API key: make api-key PARTNER=partner-demo NAME="what for"
+	@test -n "$(PARTNER)" -a -n "$(NAME)" || { echo 'usage: make api-key PARTNER=<partner> NAME="<what for>"'; exit 2; }
+	$(PY) -W ignore -m services.identity.api_keys issue "$(PARTNER)" "$(NAME)"
+
 clean: stop
 	rm -rf .run

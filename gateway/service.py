@@ -15,6 +15,7 @@ import yaml
 from nameko.dependency_providers import Config
 
 from gateway import auth
+from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import ReportRateLimit, too_many_reports
 from minqing_kernel.errors import BadRequest, Problem
 from minqing_kernel.logs import CorrelationContext
@@ -78,7 +79,7 @@ def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
 
 
-class GatewayService(OpsEndpoints):
+class GatewayService(OpsEndpoints, Open311Endpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()

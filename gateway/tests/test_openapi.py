@@ -29,6 +29,8 @@ NO_CLIENT_ERRORS = {("GET", "/metrics"), ("GET", "/health/live"), ("GET", "/v1/o
                     ("GET", "/health/ready")}
 # /health/ready answers 503 with its own {status, checks} body, which probes read.
 NOT_A_PROBLEM = {("GET", "/health/ready", "503")}
+OPEN311 = "/open311/v2/"
+OPEN311_ERRORS = "#/components/schemas/Open311Errors"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,14 @@ def operations(doc: dict):
         for method in METHODS:
             if method in item:
                 yield method.upper(), path, item[method]
+
+
+def v1_operations(doc: dict):
+    """The API's own operations: Open311's (/open311/v2/) follow the GeoReport v2 spec
+    instead (its errors, its api_key, its form bodies); they are checked below."""
+    for method, path, op in operations(doc):
+        if not path.startswith(OPEN311):
+            yield method, path, op
 
 
 def deref(doc: dict, node: dict) -> dict:
@@ -125,13 +135,13 @@ def test_only_sign_in_the_document_and_ops_probes_are_served_without_a_token(doc
     scheme = doc["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     assert doc["security"] == [{"bearerAuth": []}]
-    public = {(method, path) for method, path, op in operations(doc)
+    public = {(method, path) for method, path, op in v1_operations(doc)
               if op.get("security") == []}
     assert public == PUBLIC
 
 
 def test_each_operation_that_takes_input_answers_client_errors_with_a_problem(doc):
-    for method, path, op in operations(doc):
+    for method, path, op in v1_operations(doc):
         if (method, path) in NO_CLIENT_ERRORS:
             continue
         problems = [status for status, response in op["responses"].items()
@@ -141,7 +151,7 @@ def test_each_operation_that_takes_input_answers_client_errors_with_a_problem(do
 
 
 def test_every_error_response_is_a_problem_json_body(doc):
-    for method, path, op in operations(doc):
+    for method, path, op in v1_operations(doc):
         for status, response in op["responses"].items():
             if status[0] not in "45" or (method, path, status) in NOT_A_PROBLEM:
                 continue
@@ -152,7 +162,7 @@ def test_every_error_response_is_a_problem_json_body(doc):
 
 
 def test_operations_that_need_a_token_document_401_and_public_ones_only_for_sign_in(doc):
-    for method, path, op in operations(doc):
+    for method, path, op in v1_operations(doc):
         needs_token = op.get("security", doc["security"]) != []
         assert ("401" in op["responses"]) == (needs_token or path == "/v1/auth/token"), (
             f"{method} {path}: a signed-in route answers 401, a public one does not")
@@ -175,7 +185,7 @@ def test_the_problem_schema_describes_the_bodies_the_code_produces(doc):
 
 
 def test_every_request_body_refuses_unknown_fields_and_has_an_example(doc):
-    for method, path, op in operations(doc):
+    for method, path, op in v1_operations(doc):
         if "requestBody" not in op:
             continue
         media = op["requestBody"]["content"]
@@ -229,3 +239,29 @@ def test_every_documented_problem_type_is_one_the_code_raises(doc):
 def test_the_gateway_serves_this_document_as_json(doc):
     service.openapi_document.cache_clear()
     assert json.loads(service.openapi_document()) == doc
+
+
+def test_open311_reads_are_public_and_filing_needs_a_partners_api_key(doc):
+    scheme = doc["components"]["securitySchemes"]["open311ApiKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "query", "api_key")
+    open311 = [(m, p, op) for m, p, op in operations(doc) if p.startswith(OPEN311)]
+    assert len(open311) == 8
+    for method, path, op in open311:
+        expected = [{"open311ApiKey": []}] if method == "POST" else []
+        assert op.get("security") == expected, f"{method} {path}"
+        assert "401" not in op["responses"], f"{method} {path}: Open311 refuses with 403"
+        if method == "POST":
+            assert "403" in op["responses"]
+
+
+def test_open311_errors_are_the_specs_error_list_in_json_and_xml(doc):
+    for method, path, op in operations(doc):
+        if not path.startswith(OPEN311):
+            continue
+        assert path.endswith(".{fmt}"), f"{path}: every Open311 resource takes a format"
+        for status, response in op["responses"].items():
+            content = deref(doc, response).get("content", {})
+            assert {"application/json", "text/xml"} <= set(content), f"{method} {path}"
+            if status[0] in "45":
+                assert content["application/json"]["schema"]["$ref"] == OPEN311_ERRORS, (
+                    f"{method} {path} {status}")

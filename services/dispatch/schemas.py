@@ -151,3 +151,16 @@ class TrailEntryView(Schema):
     note = fields.String(allow_none=True)
     attachments = fields.Raw()
     hash = fields.String()
+
+
+class Open311StatusQuery(Schema):
+    """Reports whose cases' state the gateway's Open311 server shows (one page of them)."""
+    report_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(max=1000))
+
+
+class Open311UpdatesQuery(Schema):
+    """Trail entries in a time range, for GET /open311/v2/servicerequestupdates."""
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

@@ -8,7 +8,7 @@ from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.web import OpsEndpoints
-from services.dispatch import handlers, models
+from services.dispatch import handlers, models, open311
 
 REFDATA = handlers.RefData()
 
@@ -146,3 +146,15 @@ class DispatchService(OpsEndpoints):
     def fulfil_wish(self, actor: dict, case_id: str, fulfilment: dict) -> dict:
         with self.db.unit_of_work() as uow:
             return handlers.fulfil_wish(uow, REFDATA, actor, case_id, fulfilment)
+
+    # --- Open311 (the gateway's /open311/v2/): read-only, no people in the answers ---
+
+    @rpc
+    def open311_statuses(self, query: dict) -> dict:
+        with self.db.unit_of_work() as uow:
+            return open311.statuses(uow, query)
+
+    @rpc
+    def open311_updates(self, query: dict) -> list[dict]:
+        with self.db.unit_of_work() as uow:
+            return open311.updates(uow, query)

@@ -2,14 +2,16 @@
 may see."""
 from __future__ import annotations
 
+import hashlib
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from minqing_kernel.errors import TooManyRequests, Unauthorized
+from minqing_kernel.errors import Forbidden, TooManyRequests, Unauthorized
 
 ROLES = frozenset({"resident", "patroller", "operator", "handler", "leader", "lawyer",
                    "admin", "partner", "discipline"})
@@ -96,3 +98,35 @@ def wrong_credentials() -> Unauthorized:
     # The same problem whether the username exists or not: no one learns who has an account.
     return Unauthorized("Wrong username or password.", "用户名或密码错误。",
                         code="bad-credentials")
+
+
+# --- Open311 partners' API keys ---------------------------------------------------------
+# A key is 32 random bytes behind a prefix and its id: `mq311_<id>_<secret>`. It is kept
+# as its SHA-256, not an argon2 hash: a random 256-bit secret cannot be guessed however
+# fast the hash, and an unsalted hash can be looked up by index on every request, where
+# argon2 (salted, slow on purpose) would have to be tried against every key.
+API_KEY_PREFIX = "mq311_"
+
+
+def new_api_key() -> tuple[str, str]:
+    """(key id, key): the key is shown to its partner once and never stored."""
+    key_id = secrets.token_hex(8)
+    return key_id, f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def partner_actor(partner_id: str) -> dict:
+    """Who a key acts as: its partner, with the partner role only, whatever else the
+    account may be."""
+    return {"id": partner_id, "roles": ["partner"], "unit_id": None}
+
+
+def api_key_refused(given: bool) -> Forbidden:
+    if not given:
+        return Forbidden("An api_key is required to submit service requests.",
+                         "提交服务请求需要 api_key。", code="api-key-missing")
+    return Forbidden("The api_key is not valid (unknown or revoked).",
+                     "api_key 无效（不存在或已停用）。", code="api-key-invalid")

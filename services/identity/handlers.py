@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import NotFound, validated
+from minqing_kernel.errors import Invalid, NotFound, validated
 from services.identity import domain, models, schemas
 
 log = logging.getLogger(__name__)
@@ -102,3 +102,47 @@ def get_user(db, user_id: str) -> dict:
     if row is None:
         raise NotFound(f"No user {user_id}.", f"用户 {user_id} 不存在。")
     return domain.public_user(row)
+
+
+def partner_for_api_key(db, api_key) -> dict:
+    """The partner actor an Open311 api_key stands for, or 403 (unknown, revoked, or its
+    account no longer a partner)."""
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise domain.api_key_refused(given=False)
+    if len(api_key) > 200:
+        raise domain.api_key_refused(given=True)
+    k, u = models.api_keys, models.users
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(
+            sa.select(k.c.id, k.c.partner_id, u.c.roles).join(u, u.c.id == k.c.partner_id)
+            .where(k.c.key_hash == domain.api_key_hash(api_key),
+                   k.c.revoked_at.is_(None))).first()
+    if row is None or "partner" not in row.roles:
+        log.warning("an Open311 api_key was refused (unknown, revoked or not a partner's)")
+        raise domain.api_key_refused(given=True)
+    return {**domain.partner_actor(row.partner_id), "api_key_id": row.id}
+
+
+def issue_api_key(db, partner_id: str, name: str) -> dict:
+    """A new key for a partner account: {id, api_key}; the key is not kept, only its hash."""
+    if not name or len(name) > 100:
+        raise Invalid("A key needs a name of at most 100 characters.",
+                      "密钥需要一个不超过 100 个字符的名称。", code="api-key-name")
+    with db.unit_of_work() as uow:
+        roles = uow.session.execute(sa.select(models.users.c.roles).where(
+            models.users.c.id == partner_id)).scalar()
+        if roles is None or "partner" not in roles:
+            raise NotFound(f"No partner account {partner_id}.", f"合作方账号 {partner_id} 不存在。")
+        key_id, key = domain.new_api_key()
+        uow.session.execute(sa.insert(models.api_keys).values(
+            id=key_id, partner_id=partner_id, name=name, key_hash=domain.api_key_hash(key)))
+    log.info("api key %s issued to %s", key_id, partner_id, extra={"user_id": partner_id})
+    return {"id": key_id, "partner_id": partner_id, "api_key": key}
+
+
+def revoke_api_key(db, key_id: str) -> bool:
+    with db.unit_of_work() as uow:
+        done = uow.session.execute(sa.update(models.api_keys).where(
+            models.api_keys.c.id == key_id, models.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))).rowcount
+    return bool(done)

@@ -23,3 +23,17 @@ users = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", sa.DateTime(timezone=True)),
 )
+
+# Open311 partners' API keys (POST /open311/v2/requests). Only a hash of each key is kept:
+# the key itself is shown once, when it is issued.
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # names the key in logs, not secret
+    sa.Column("partner_id", sa.String(64), sa.ForeignKey("identity.users.id"),
+              nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)

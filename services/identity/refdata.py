@@ -14,6 +14,17 @@ def load(engine: sa.Engine, ref: dict) -> int:
                  "password_hash": domain.hash_password(u.get("password")
                                                        or ref["demo_password"])}
                 for u in ref["users"] if u["username"] not in existing]
+        partners = ref.get("open311_partners") or []
+        rows += [{"id": p["username"], "username": p["username"],
+                  "display_name": p["display_name"], "roles": ["partner"], "unit_id": None,
+                  "phone": None, "password_hash": domain.hash_password(ref["demo_password"])}
+                 for p in partners if p["username"] not in existing]
         if rows:
             conn.execute(pg.insert(models.users).on_conflict_do_nothing(), rows)
+        # Each demo partner's key, under a fixed id so that provisioning twice adds nothing.
+        keys = [{"id": f"demo-{p['username']}"[:32], "partner_id": p["username"],
+                 "name": "demo key (reference data)", "key_hash": domain.api_key_hash(p["api_key"])}
+                for p in partners if p.get("api_key")]
+        if keys:
+            conn.execute(pg.insert(models.api_keys).on_conflict_do_nothing(), keys)
     return len(rows)

@@ -43,3 +43,8 @@ class IdentityService(OpsEndpoints):
     @rpc
     def get_user(self, user_id: str) -> dict:
         return handlers.get_user(self.db, user_id)
+
+    @rpc
+    def partner_for_api_key(self, api_key: str) -> dict:
+        """Open311: the partner actor for an api_key, or Forbidden."""
+        return handlers.partner_for_api_key(self.db, api_key)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
@@ -46,8 +48,10 @@ KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
 MAX_ATTACHMENTS = 9
 # Who reads every report: the command center, leaders, and the discipline committee (纪工委).
 STAFF_READERS = frozenset({"operator", "admin", "leader", "discipline"})
-CHANNEL_FOR_ROLE = {"resident": "app", "operator": "phone", "patroller": "patrol",
-                    "partner": "partner"}
+# A partner platform (role `partner`) submits through the gateway's Open311 server
+# (`open311`, the default) or over RabbitMQ (`partner`).
+CHANNELS_FOR_ROLE = {"resident": ("app",), "operator": ("phone",), "patroller": ("patrol",),
+                     "partner": ("open311", "partner")}
 
 # Partner platforms (another district's platform, 平安365) hand us reports over RabbitMQ.
 # Each has its own broker user `partner-<name>`, made by tools/partners.py; that user is
@@ -147,7 +151,7 @@ def check_category(categories: dict, code: str) -> None:
 def channel_for(actor: dict, requested: str | None) -> str:
     """The channel follows from who submits: residents use the app, operators take phone
     calls, patrollers report from patrol. A patroller who is also a resident may choose."""
-    allowed = {CHANNEL_FOR_ROLE[r] for r in actor["roles"] if r in CHANNEL_FOR_ROLE}
+    allowed = {c for r in actor["roles"] for c in CHANNELS_FOR_ROLE.get(r, ())}
     if not allowed:
         raise Forbidden("Your role cannot submit reports.", "您的角色不能提交爆料。")
     if requested is None:
@@ -195,3 +199,74 @@ def partner_report_id(user_id: str, event_id: str) -> str:
     """One report per (partner, event id): a repeat of the event finds the same report,
     and two partners using the same event id do not collide."""
     return str(uuid.uuid5(PARTNER_REPORTS_NAMESPACE, f"{user_id}:{event_id}"))
+
+
+# --- Open311 attributes ------------------------------------------------------------------
+# A category may ask extra questions (reference/wangjiang.yaml, category_attributes), in
+# Open311's service-definition terms. The answers are checked here and kept with the report.
+ATTRIBUTE_TEXT_MAX = {"string": 200, "text": 2000}
+# Channels whose clients read the service definitions, so a required question binds them.
+# The app does not ask these questions yet: its reports are not refused for lacking them.
+READS_DEFINITIONS = frozenset({"open311"})
+
+
+def _bad_attribute(code: str, why_en: str, why_zh: str) -> Invalid:
+    return Invalid(f"Attribute {code!r}: {why_en}.", f"附加信息 {code!r}：{why_zh}。",
+                   errors=[{"field": f"attributes.{code}", "message": why_en}],
+                   code="bad-attribute")
+
+
+def _check_answer(definition: dict, value) -> str | list[str]:
+    code, datatype = definition["code"], definition["datatype"]
+    keys = [str(v["key"]) for v in definition.get("values") or []]
+    if datatype == "multivaluelist":
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) and v in keys for v in values):
+            raise _bad_attribute(code, f"each value must be one of {', '.join(keys)}",
+                                 f"取值必须是以下之一：{'、'.join(keys)}")
+        return list(dict.fromkeys(values))
+    if not isinstance(value, str):
+        raise _bad_attribute(code, "takes one value", "只能填写一个值")
+    if datatype == "singlevaluelist" and value not in keys:
+        raise _bad_attribute(code, f"must be one of {', '.join(keys)}",
+                             f"取值必须是以下之一：{'、'.join(keys)}")
+    if datatype == "number":
+        try:
+            if not math.isfinite(float(value)):
+                raise ValueError(value)
+        except ValueError:
+            raise _bad_attribute(code, "must be a number", "必须是数字") from None
+    if datatype == "datetime":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise _bad_attribute(code, "must be an ISO 8601 date and time",
+                                 "必须是 ISO 8601 格式的日期时间") from None
+    limit = ATTRIBUTE_TEXT_MAX.get(datatype, 200)
+    if len(value) > limit or (datatype == "string" and "\n" in value):
+        raise _bad_attribute(code, f"must be at most {limit} characters on one line"
+                             if datatype == "string" else f"must be at most {limit} characters",
+                             f"长度不能超过 {limit} 个字符")
+    return value
+
+
+def check_attributes(definitions: list[dict], answers: dict | None,
+                     enforce_required: bool = True) -> dict | None:
+    """The answers, checked against the category's definitions: each of its datatype, no
+    unknown ones, and (if `enforce_required`) the required ones present. None when
+    nothing was answered."""
+    answers = answers or {}
+    by_code = {d["code"]: d for d in definitions}
+    unknown = sorted(set(answers) - set(by_code))
+    if unknown:
+        raise _bad_attribute(unknown[0], "this category asks no such question",
+                             "该类别没有这一项")
+    checked = {}
+    for code, definition in by_code.items():
+        value = answers.get(code)
+        if value in (None, "", []):
+            if definition.get("required") and enforce_required:
+                raise _bad_attribute(code, "is required for this category", "该类别必须填写此项")
+            continue
+        checked[code] = _check_answer(definition, value)
+    return checked or None

@@ -71,6 +71,9 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     lat, lon = request["location"]["lat"], request["location"]["lon"]
     domain.check_location(cat.area, lat, lon)
     channel = domain.channel_for(actor, request.get("channel"))
+    attributes = domain.check_attributes(cat.categories[request["category"]].attributes or [],
+                                         request.get("attributes"),
+                                         enforce_required=channel in domain.READS_DEFINITIONS)
     attachments = check_attachments(store, actor["id"], request["attachments"])
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
@@ -85,6 +88,7 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
         "lat": lat, "lon": lon,
         "attachments": [a.__dict__ for a in attachments],
         "submitted_at": datetime.now(UTC),
+        "attributes": attributes,
     }
     event = db.new_event("report.submitted", row["id"], {
         "report_id": row["id"], "reporter_id": row["reporter_id"], "channel": channel,
@@ -184,3 +188,35 @@ def list_reports(uow, actor: dict, cursor: str | None, limit) -> dict:
         query = query.where(r.c.seq < after)
     rows = uow.session.execute(query).all()
     return page(rows, limit, schemas.ReportView().dump)
+
+
+# --- Open311 (the gateway's /open311/v2/) ----------------------------------------------
+
+def category_view(c) -> dict:
+    return {"code": c.code, "group": c.group, "name_zh": c.name_zh, "name_en": c.name_en,
+            "rewarded_class": c.rewarded_class, "attributes": list(c.attributes or [])}
+
+
+def open311_reports(uow, query: dict) -> list[dict]:
+    """Reports as Open311 lists them: what was reported, where and when, never by whom
+    (no reporter id, no phone). By ids, or by category and a submission-time range;
+    newest first, `limit` of them after `offset`."""
+    q = validated(schemas.Open311ReportQuery(), query, "Open311 query", "Open311 查询")
+    r = models.reports
+    stmt = sa.select(r.c.id, r.c.category, r.c.description, r.c.address, r.c.lat, r.c.lon,
+                     r.c.submitted_at)
+    if q.get("ids") is not None:
+        stmt = stmt.where(r.c.id.in_([str(i) for i in q["ids"]]))
+    else:
+        if q.get("categories"):
+            stmt = stmt.where(r.c.category.in_(q["categories"]))
+        if q.get("start"):
+            stmt = stmt.where(r.c.submitted_at >= q["start"])
+        if q.get("end"):
+            stmt = stmt.where(r.c.submitted_at <= q["end"])
+    stmt = stmt.order_by(r.c.submitted_at.desc(), r.c.seq.desc()) \
+        .offset(q["offset"]).limit(q["limit"])
+    return [{"id": row.id, "category": row.category, "description": row.description,
+             "address": row.address, "lat": row.lat, "lon": row.lon,
+             "submitted_at": row.submitted_at.isoformat()}
+            for row in uow.session.execute(stmt).all()]

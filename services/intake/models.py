@@ -15,6 +15,9 @@ categories = sa.Table(
     sa.Column("name_en", sa.String(100), nullable=False),
     sa.Column("rewarded_class", sa.String(20)),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Open311 service-definition attributes: [{code, datatype, required, ...}], see
+    # domain.check_attributes.
+    sa.Column("attributes", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )
 
 service_areas = sa.Table(
@@ -39,4 +42,5 @@ reports = sa.Table(
     sa.Column("lon", sa.Float, nullable=False),
     sa.Column("attachments", pg.JSONB, nullable=False),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attributes", pg.JSONB),  # answers to the category's attributes (Open311)
 )

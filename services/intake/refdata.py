@@ -13,8 +13,10 @@ def _upsert(conn, table, rows, key):
 
 def load(engine: sa.Engine, ref: dict) -> int:
     area = ref["subdistrict"]
+    attributes = ref.get("category_attributes") or {}
     categories = [{"code": c["code"], "group": c["group"], "name_zh": c["name_zh"],
-                   "name_en": c["name_en"], "rewarded_class": c.get("rewarded_class")}
+                   "name_en": c["name_en"], "rewarded_class": c.get("rewarded_class"),
+                   "attributes": attributes.get(c["code"], [])}
                   for c in ref["categories"]]
     with engine.begin() as conn:
         _upsert(conn, models.categories, categories, "code")

@@ -24,8 +24,12 @@ class ReportSubmission(Schema):
     address = Text(validate=validate.Length(max=200), allow_none=True)
     attachments = fields.List(Text(validate=validate.Length(min=1, max=300)),
                               load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS))
-    channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol", "partner"]))
+    channel = fields.String(validate=validate.OneOf(["app", "phone", "patrol", "partner",
+                                                     "open311"]))
     caller_phone = fields.String(validate=validate.Regexp(r"^1\d{10}$"))
+    # Answers to the category's Open311 attributes, checked by domain.check_attributes.
+    attributes = fields.Dict(keys=Text(validate=validate.Length(min=1, max=60)),
+                             values=fields.Raw(), validate=validate.Length(max=30))
 
     @validates_schema
     def phone_calls_need_a_number(self, data, **kwargs):
@@ -57,3 +61,15 @@ class ReportView(Schema):
 
     def _location(self, report):
         return {"lat": get_value(report, "lat"), "lon": get_value(report, "lon")}
+
+
+class Open311ReportQuery(Schema):
+    """Which reports GET /open311/v2/requests lists: by id (which overrides the rest), or
+    by category and submission time; a page of them, newest first."""
+    ids = fields.List(fields.UUID(), validate=validate.Length(max=1000))
+    categories = fields.List(Text(validate=validate.Length(min=1, max=40)),
+                             validate=validate.Length(max=100))
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime()
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

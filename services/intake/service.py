@@ -55,11 +55,15 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def list_categories(self) -> list[dict]:
-        cat = CATALOGUE.fresh(self.db)
-        return [{"code": c.code, "group": c.group, "name_zh": c.name_zh, "name_en": c.name_en,
-                 "rewarded_class": c.rewarded_class} for c in cat.categories.values()]
+        return [handlers.category_view(c) for c in CATALOGUE.fresh(self.db).categories.values()]
 
     @rpc
     def check_attachments(self, owner_id: str, keys: list[str]) -> list[dict]:
         """For other services' attachments (a handler's result photos): same checks."""
         return [a.__dict__ for a in handlers.check_attachments(self.store, owner_id, keys)]
+
+    @rpc
+    def open311_reports(self, query: dict) -> list[dict]:
+        """For the gateway's Open311 server: reports by ids or filters, without reporters."""
+        with self.db.unit_of_work() as uow:
+            return handlers.open311_reports(uow, query)
