@@ -29,10 +29,14 @@ TRANSITIONS = {
     (RESOLVED, "rate_satisfied"): CLOSED,     # 结案 after the reporter is satisfied
     (RESOLVED, "rate_unsatisfied"): REOPENED,  # back to the command center
     (REOPENED, "assign"): ASSIGNED,
+    (RESOLVED, "close_unanswered"): CLOSED,      # no rating within the wait (supervision)
+    (CLOSED, "callback_unsatisfied"): REOPENED,  # 回访: unsatisfied on the phone
 }
 OPERATOR_ACTIONS = {"assign", "reject", "close_directly"}
 HANDLER_ACTIONS = {"accept", "resolve"}
 REPORTER_ACTIONS = {"rate_satisfied", "rate_unsatisfied"}
+SYSTEM_ACTIONS = {"close_unanswered"}        # taken by dispatch itself, never requested
+CALLBACK_ACTIONS = {"callback_unsatisfied"}  # recorded by command-center staff
 ACTIONS = OPERATOR_ACTIONS | HANDLER_ACTIONS
 OPERATORS = {"operator", "admin"}
 SEE_ALL = {"operator", "admin", "leader", "discipline"}
@@ -42,7 +46,8 @@ STATUS_ZH = {SCREENING: "待筛选", ASSIGNED: "已派单", ACCEPTED: "处理中
              CLOSED: "已结案", REJECTED: "不予受理", REOPENED: "重新办理"}
 ACTION_ZH = {"open": "立案", "assign": "派单", "reject": "不予受理", "close_directly": "直接结案",
              "accept": "接单", "resolve": "办结", "rate_satisfied": "满意评价",
-             "rate_unsatisfied": "不满意评价"}
+             "rate_unsatisfied": "不满意评价", "close_unanswered": "逾期未评价结案",
+             "callback_unsatisfied": "回访不满意", "extend_deadline": "延长时限"}
 
 
 def next_status(status: str, action: str) -> str:
@@ -72,6 +77,10 @@ def actor_role(actor: dict, action: str) -> str:
         return "handler"
     if action in REPORTER_ACTIONS:
         return "reporter"  # whether they reported this case is checked in authorize()
+    if action in SYSTEM_ACTIONS and "system" in roles:
+        return "system"
+    if action in CALLBACK_ACTIONS and roles & OPERATORS:
+        return sorted(roles & OPERATORS)[0]
     raise Forbidden(f"Your roles ({', '.join(sorted(roles))}) cannot '{action}' a case.",
                     f"您的角色无权对案卷执行「{ACTION_ZH.get(action, action)}」。")
 

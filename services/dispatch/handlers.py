@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.errors import Forbidden, Invalid, NotFound, validated
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
-from services.dispatch import domain, models, schemas
+from services.dispatch import domain, models, schemas, sla, supervision
 from services.dispatch.metrics import CASE_TRANSITIONS
 
 log = logging.getLogger(__name__)
@@ -152,12 +152,10 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
             raise Invalid(f"No unit {unit_id!r} to assign to.", f"派单对象 {unit_id!r} 不存在。",
                           errors=[{"field": "unit_id", "message": "unknown unit"}],
                           code="unknown-unit")
-        sla = ref.sla.get(case["category"])
-        changes.update(unit_id=unit_id, accept_due_at=domain.deadline(
-            now, sla.accept_hours if sla else None), resolve_due_at=None)
+        changes.update(unit_id=unit_id, accept_due_at=supervision.deadline(
+            uow, case, sla.ACCEPT, now), resolve_due_at=None)
     elif action == "accept":
-        sla = refdata.fresh(uow.session).sla.get(case["category"])
-        changes["resolve_due_at"] = domain.deadline(now, sla.resolve_hours if sla else None)
+        changes["resolve_due_at"] = supervision.deadline(uow, case, sla.RESOLVE, now)
     elif action == "resolve":
         changes.update(result=result, result_attachments=attachments or [])
     elif action in domain.REPORTER_ACTIONS:
@@ -168,6 +166,7 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
     uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"]).values(
         **changes, trail_head=case["trail_head"], trail_length=case["trail_length"]))
     uow.session.execute(sa.insert(models.case_trail).values(**trail))
+    supervision.after_transition(uow, case, previous, action, now)  # SLA clocks, 回访
     extra = {}
     if action == "resolve":
         extra = {"result": result, "attachments": attachments or []}

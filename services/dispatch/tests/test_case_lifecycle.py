@@ -11,6 +11,7 @@ from services.dispatch.domain import (
     ACCEPTED,
     ACTIONS,
     ASSIGNED,
+    CALLBACK_ACTIONS,
     CLOSED,
     REJECTED,
     REOPENED,
@@ -19,10 +20,12 @@ from services.dispatch.domain import (
     SCREENING,
     STATUS_ZH,
     STATUSES,
+    SYSTEM_ACTIONS,
     TRANSITIONS,
 )
 
-ALL_PAIRS = list(itertools.product(STATUSES, sorted(ACTIONS | REPORTER_ACTIONS)))
+EVERY_ACTION = ACTIONS | REPORTER_ACTIONS | SYSTEM_ACTIONS | CALLBACK_ACTIONS
+ALL_PAIRS = list(itertools.product(STATUSES, sorted(EVERY_ACTION)))
 ALLOWED = [(s, a, TRANSITIONS[(s, a)]) for s, a in ALL_PAIRS if (s, a) in TRANSITIONS]
 NOT_ALLOWED = [(s, a) for s, a in ALL_PAIRS if (s, a) not in TRANSITIONS]
 
@@ -36,6 +39,8 @@ EXPECTED_TRANSITIONS = {
     (RESOLVED, "rate_satisfied"): CLOSED,
     (RESOLVED, "rate_unsatisfied"): REOPENED,
     (REOPENED, "assign"): ASSIGNED,
+    (RESOLVED, "close_unanswered"): CLOSED,
+    (CLOSED, "callback_unsatisfied"): REOPENED,
 }
 
 OPERATOR = {"id": "op-1", "roles": ["operator"], "unit_id": None}
@@ -53,7 +58,7 @@ def test_the_transition_table_is_exactly_the_documented_lifecycle():
 
 
 def test_every_pair_is_either_allowed_or_not():
-    assert len(ALLOWED) + len(NOT_ALLOWED) == len(STATUSES) * len(ACTIONS | REPORTER_ACTIONS)
+    assert len(ALLOWED) + len(NOT_ALLOWED) == len(STATUSES) * len(EVERY_ACTION)
     assert len(ALLOWED) == len(TRANSITIONS)
 
 
@@ -74,11 +79,16 @@ def test_any_other_action_is_a_conflict_naming_the_current_status(status, action
     assert f"「{STATUS_ZH[status]}」" in raised.value.detail_zh
 
 
-@pytest.mark.parametrize("status", [CLOSED, REJECTED])
-def test_a_finished_case_says_nothing_can_be_done(status):
+def test_a_rejected_case_says_nothing_can_be_done():
     with pytest.raises(Conflict) as raised:
-        domain.next_status(status, "assign")
+        domain.next_status(REJECTED, "assign")
     assert raised.value.detail_zh.endswith("当前可执行：无。")
+
+
+def test_a_closed_case_can_only_be_reopened_by_an_unsatisfied_callback():
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(CLOSED, "assign")
+    assert raised.value.detail_zh.endswith("当前可执行：回访不满意。")
 
 
 @pytest.mark.parametrize("status", STATUSES)
