@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # psycopg's C wait function blocks eventlet's hub (STACK-NOTES.md): every process needs this.
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: install system-packages run stop status test unit lint bench clean
+.PHONY: install system-packages run stop status test unit lint bench clean verify
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: install
 
 bench: install  ## figures for report throughput and latency on an isolated stack
 	$(PY) -W ignore -m bench.report_load
+
+verify:  ## check a case's audit trail: make verify CASE=<case-id> (exit 1 names the first bad entry)
+	@test -n "$(CASE)" || { echo "usage: make verify CASE=<case-id>"; exit 2; }
+	$(PY) -W ignore -m services.dispatch.verify $(CASE)
 
 clean: stop
 	rm -rf .run

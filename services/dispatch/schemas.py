@@ -158,8 +158,11 @@ class PolicyQuery(Schema):
 
 
 class PolicyUpdate(Schema):
-    accept_hours = fields.Float(required=True, validate=validate.Range(min=0.0003, max=24 * 90))
-    resolve_hours = fields.Float(required=True, validate=validate.Range(min=0.0003, max=24 * 365))
+    # From one second: tests (and drills) run whole ladders in seconds.
+    accept_hours = fields.Float(required=True, validate=validate.Range(min=1 / 3600,
+                                                                       max=24 * 90))
+    resolve_hours = fields.Float(required=True, validate=validate.Range(min=1 / 3600,
+                                                                        max=24 * 365))
     yellow_at = fields.Float(load_default=0.75, validate=validate.Range(
         min=0.05, max=0.99))
 
