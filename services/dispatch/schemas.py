@@ -79,9 +79,13 @@ class TrailEntryView(Schema):
 
 # --- supervision: inbox, extensions, callbacks, SLA policies, the report -----------------
 
+INBOX_KINDS = ["yellow_line", "red_line", "reminder", "extension_requested",
+               "extension_approved", "extension_refused"]
+
+
 class InboxQuery(Schema):
     unread = fields.Boolean()
-    kind = fields.String(validate=validate.Length(max=30))
+    kind = fields.String(validate=validate.OneOf(INBOX_KINDS))
     cursor = fields.String(validate=validate.Length(max=100))
     limit = fields.Integer(validate=validate.Range(1, 100))
 
