@@ -98,10 +98,12 @@ def test_each_warning_fires_once_with_two_instances_and_a_restart_between(superv
     set_policy(admin, "hazard-vending", accept_s=8, resolve_s=3600, yellow_at=0.5)
     case_id = new_case(stack, resident, operator, "hazard-vending")
 
-    # When the yellow line passes, one dispatch is restarted while the other keeps scanning
+    # When the yellow line passes, one dispatch is killed (SIGKILL, mid-scan or not) and
+    # started again while the other keeps scanning
     wait_for(lambda: ("accept", 0, "yellow") in warnings_of(stack, case_id), timeout=30,
              what="the yellow line")
-    stack.restart("dispatch", **SUPERVISED)
+    stack.kill("dispatch")
+    stack.start("dispatch", **SUPERVISED)
     # and the ladder runs to its end (red at 8 s, the one reminder at 10 s)
     wait_for(lambda: len(warnings_of(stack, case_id)) >= 3, timeout=30, what="the ladder")
     wait_for(lambda: stack.scalar(
@@ -113,6 +115,10 @@ def test_each_warning_fires_once_with_two_instances_and_a_restart_between(superv
                                            ("accept", 2, "reminder")]
     assert stack.scalar("SELECT count(*) FROM dispatch.outbox WHERE subject = :c AND type = "
                         "'cn.minqing.case.sla_warning.v1'", c=case_id) == 3
+    wait_for(lambda: stack.scalar(
+        "SELECT count(*) FROM dispatch.outbox WHERE subject = :c AND type = "
+        "'cn.minqing.case.sla_warning.v1' AND published_at IS NOT NULL", c=case_id) == 3,
+        what="the warnings to be published to the broker")
     # And each recipient's inbox holds what it should, once
     assert inbox_kinds(stack.client("handler-chengguan"), case_id) == [
         "red_line", "reminder", "yellow_line"]
