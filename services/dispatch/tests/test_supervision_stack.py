@@ -130,6 +130,30 @@ def test_each_warning_fires_once_with_two_instances_and_a_restart_between(superv
     assert stack.metric("dispatch", "minqing_sla_open_red_lines", unit="dept-chengguan") >= 1
 
 
+def test_the_deadline_follows_the_cases_priority(supervised):
+    stack = supervised
+    admin, operator = stack.client("admin"), stack.client("operator-chen")
+    # Given urgent governance suggestions due to be accepted in 2 hours, normal ones in 24
+    set_policy(admin, "suggestion-governance", accept_s=2 * 3600, resolve_s=24 * 3600,
+               priority="urgent")
+    set_policy(admin, "suggestion-governance", accept_s=24 * 3600, resolve_s=240 * 3600)
+    r = stack.client("resident-li").report(category="suggestion-governance",
+                                           description="建议小区增设电动车充电桩")
+    case_id = wait_for(lambda: stack.case_for(r.json()["id"]), what="the case")
+    # and the case marked urgent at screening
+    with stack.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dispatch.cases SET priority = 'urgent' WHERE id = :c"),
+                     {"c": case_id})
+    # When it is assigned and accepted
+    assigned = act(operator, case_id, "assign")
+    accepted = act(stack.client("handler-shibanqiao"), case_id, "accept")
+    # Then its deadlines are the urgent ones
+    def hours(due, start):
+        return (datetime.fromisoformat(due) - datetime.fromisoformat(start)) / timedelta(hours=1)
+    assert hours(assigned["accept_due_at"], assigned["updated_at"]) == 2
+    assert hours(accepted["resolve_due_at"], accepted["updated_at"]) == 24
+
+
 def test_a_handler_marks_an_inbox_item_read_and_others_cannot(supervised):
     stack = supervised
     admin, operator = stack.client("admin"), stack.client("operator-chen")
