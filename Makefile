@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # psycopg's C wait function blocks eventlet's hub (STACK-NOTES.md): every process needs this.
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: install system-packages run stop status test unit lint bench clean partner
+.PHONY: install system-packages run stop status test unit lint bench clean partner verify
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: install  ## figures for report throughput and latency on an isolated stac
 api-key: install  ## an Open311 partner's API key: make api-key PARTNER=partner-demo NAME="what for"
 	@test -n "$(PARTNER)" -a -n "$(NAME)" || { echo 'usage: make api-key PARTNER=<partner> NAME="<what for>"'; exit 2; }
 	$(PY) -W ignore -m services.identity.api_keys issue "$(PARTNER)" "$(NAME)"
+
+verify:  ## check a case's audit trail: make verify CASE=<case-id> (exit 1 names the first bad entry)
+	@test -n "$(CASE)" || { echo "usage: make verify CASE=<case-id>"; exit 2; }
+	$(PY) -W ignore -m services.dispatch.verify $(CASE)
 
 clean: stop
 	rm -rf .run

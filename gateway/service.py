@@ -31,6 +31,8 @@ STAFF = ("operator", "admin", "handler", "leader", "discipline")
 OPERATORS = ("operator", "admin")
 OVERSIGHT = ("operator", "admin", "leader", "discipline")
 VOLUNTEERS = ("patroller",)  # 红袖章 volunteers take up micro-wishes
+SUPERVISORS = ("operator", "admin", "leader", "discipline")  # the supervision report
+AUDITORS = ("operator", "admin", "discipline")  # who may check a trail's chain
 
 
 class UnsupportedMediaType(Problem):
@@ -260,3 +262,68 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
             fulfilment["attachments"] = self.intake.check_attachments(
                 actor["id"], fulfilment["attachments"])
         return json_response(self.dispatch.fulfil_wish(actor, case_id, fulfilment))
+
+    # --- supervision (督办): inbox, extensions, callbacks, SLA, report, trail check ------
+
+    @http("GET", "/v1/inbox")
+    def inbox(self, request):
+        actor = self.actor(request)
+        return json_response(self.dispatch.list_inbox(actor, request.args.to_dict()))
+
+    @http("POST", "/v1/inbox/<string:item_id>/read")
+    def mark_inbox_read(self, request, item_id):
+        return json_response(self.dispatch.mark_inbox_read(self.actor(request), item_id))
+
+    @http("POST", "/v1/cases/<string:case_id>/extensions")
+    def request_extension(self, request, case_id):
+        actor = self.actor(request)
+        auth.require_role(actor, "handler")
+        return json_response(self.dispatch.request_extension(actor, case_id, body(request)),
+                             201)
+
+    @http("POST", "/v1/cases/<string:case_id>/extensions/<string:extension_id>/decision")
+    def decide_extension(self, request, case_id, extension_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.decide_extension(actor, case_id, extension_id,
+                                                            body(request)))
+
+    @http("GET", "/v1/callbacks")
+    def callbacks(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.list_callbacks(actor, request.args.to_dict()))
+
+    @http("POST", "/v1/callbacks/<string:callback_id>")
+    def record_callback(self, request, callback_id):
+        actor = self.actor(request)
+        auth.require_role(actor, *OPERATORS)
+        return json_response(self.dispatch.record_callback(actor, callback_id, body(request)))
+
+    @http("GET", "/v1/sla/policies")
+    def sla_policies(self, request):
+        auth.require_role(self.actor(request), *STAFF)
+        return json_response(self.dispatch.list_sla_policies(request.args.to_dict()))
+
+    @http("PUT", "/v1/sla/policies/<string:category>/<string:priority>")
+    def set_sla_policy(self, request, category, priority):
+        actor = self.actor(request)
+        auth.require_role(actor, "admin")
+        return json_response(self.dispatch.set_sla_policy(actor, category, priority,
+                                                          body(request)))
+
+    @http("GET", "/v1/supervision/report")
+    def supervision_report(self, request):
+        actor = self.actor(request)
+        auth.require_role(actor, *SUPERVISORS)
+        result = self.dispatch.supervision_report(actor, request.args.to_dict())
+        if "csv" in result:
+            return 200, {"Content-Type": "text/csv; charset=utf-8",
+                         "Content-Disposition": 'attachment; filename="supervision.csv"'
+                         }, result["csv"]
+        return json_response(result)
+
+    @http("GET", "/v1/cases/<string:case_id>/trail/verify")
+    def verify_trail(self, request, case_id):
+        auth.require_role(self.actor(request), *AUDITORS)
+        return json_response(self.dispatch.verify_case_trail(case_id))

@@ -236,22 +236,25 @@ def _spawn(name: str, args: list[str], st: Settings, env: dict | None = None) ->
 
 
 def start_service(st: Settings, name: str, extra_env: dict | None = None,
-                  wait: bool = True) -> subprocess.Popen:
+                  wait: bool = True, instance: str = "") -> subprocess.Popen:
+    """`instance` (e.g. "-2") starts another process of the same service beside the
+    first, with its own pid file and log; give it its own web address in `extra_env`."""
     svc = BY_NAME[name]
     args = [PYTHON, "-m", "nameko", "run", "--config", svc.config, svc.target]
-    proc = _spawn(name, args, st, dict(st.env, **(extra_env or {})))
+    env = dict(st.env, **(extra_env or {}))
+    proc = _spawn(name + instance, args, st, env)
     if wait:
-        wait_ready(st, name, proc)
+        wait_ready(st, name, proc, url=f"http://{env[svc.port_var]}")
     return proc
 
 
 def wait_ready(st: Settings, name: str, proc: subprocess.Popen | None = None,
-               timeout: float = 60) -> None:
+               timeout: float = 60, url: str | None = None) -> None:
     def ready():
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}; see "
                                f"{st.run_dir / 'logs' / (name + '.log')}")
-        return http_ok(f"{st.url(name)}/health/ready")
+        return http_ok(f"{url or st.url(name)}/health/ready")
     wait_until(ready, timeout, name)
 
 

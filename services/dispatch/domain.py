@@ -51,6 +51,8 @@ def _table() -> dict[tuple[str, str], str]:
         (ESCALATED_EXTERNAL, "external_rejected"): RETURNED,
         (WISH, "claim_wish"): WISH,                # a volunteer takes it up (trail only)
         (WISH, "fulfil_wish"): RESOLVED,
+        (RESOLVED, "close_unanswered"): CLOSED,      # no rating within the wait (supervision)
+        (CLOSED, "callback_unsatisfied"): REOPENED,  # 回访: unsatisfied on the phone
     }
     for s in OPERATOR_QUEUE:
         t[(s, "assign")] = ASSIGNED                # 派单
@@ -83,10 +85,11 @@ VOLUNTEER_ACTIONS = {"claim_wish", "fulfil_wish"}
 INTERNAL_OPERATOR_ACTIONS = MEETING_ACTIONS | {"absorb_duplicate"}
 # Only dispatch itself, on a partner's event, takes these (actor role "system").
 SYSTEM_ACTIONS = {"external_accepted", "external_progress", "external_resolved",
-                  "external_rejected"}
+                  "external_rejected", "close_unanswered"}  # the last: no rating in time
+CALLBACK_ACTIONS = {"callback_unsatisfied"}  # 回访, recorded by command-center staff
 ACTIONS = OPERATOR_ACTIONS | HANDLER_ACTIONS  # what POST /v1/cases/{id}/actions accepts
 ALL_ACTIONS = ACTIONS | REPORTER_ACTIONS | MEETING_ACTIONS | VOLUNTEER_ACTIONS | \
-    SYSTEM_ACTIONS | {"absorb_duplicate"}
+    SYSTEM_ACTIONS | CALLBACK_ACTIONS | {"absorb_duplicate"}
 OPERATORS = {"operator", "admin"}
 # Volunteers (红袖章) sign in with the patroller role: they are the ones who walk the
 # streets and take up micro-wishes.
@@ -114,7 +117,9 @@ ACTION_ZH = {"open": "立案", "assign": "派单", "reject": "不予受理", "cl
              "decide_no_project": "班子会决定：答复", "claim_wish": "认领微心愿",
              "fulfil_wish": "完成微心愿", "external_accepted": "外部平台已受理",
              "external_progress": "外部平台处理进展", "external_resolved": "外部平台已办结",
-             "external_rejected": "外部平台退回"}
+             "external_rejected": "外部平台退回",
+             "close_unanswered": "逾期未评价结案", "callback_unsatisfied": "回访不满意",
+             "extend_deadline": "延长时限"}
 
 
 def next_status(status: str, action: str) -> str:
@@ -156,6 +161,8 @@ def actor_role(actor: dict, action: str) -> str:
         return "system"
     if action in REPORTER_ACTIONS:
         return "reporter"  # whether they reported this case is checked in authorize()
+    if action in CALLBACK_ACTIONS and roles & OPERATORS:
+        return sorted(roles & OPERATORS)[0]
     raise Forbidden(f"Your roles ({', '.join(sorted(roles))}) cannot '{action}' a case.",
                     f"您的角色无权对案卷执行「{ACTION_ZH.get(action, action)}」。")
 

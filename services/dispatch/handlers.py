@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.errors import Conflict, Forbidden, Invalid, NotFound, validated
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
-from services.dispatch import domain, models, schemas
+from services.dispatch import domain, models, schemas, sla, supervision
 from services.dispatch.metrics import (
     CASE_TRANSITIONS,
     EXTERNAL_EVENTS_IGNORED,
@@ -195,12 +195,10 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
                           errors=[{"field": "unit_id", "message": "same unit"}],
                           code="same-unit")
         # SLA: the accept clock starts on assign and on transfer (the new unit's clock).
-        sla = ref.sla.get(case["category"])
-        changes.update(unit_id=unit_id, accept_due_at=domain.deadline(
-            now, sla.accept_hours if sla else None), resolve_due_at=None)
+        changes.update(unit_id=unit_id, accept_due_at=supervision.deadline(
+            uow, case, sla.ACCEPT, now), resolve_due_at=None)
     elif action == "accept":
-        sla = refdata.fresh(uow.session).sla.get(case["category"])
-        changes["resolve_due_at"] = domain.deadline(now, sla.resolve_hours if sla else None)
+        changes["resolve_due_at"] = supervision.deadline(uow, case, sla.RESOLVE, now)
     elif action in ("resolve", "external_resolved", "fulfil_wish", "decide_project",
                     "decide_no_project"):
         changes.update(result=result, result_attachments=attachments or [])
@@ -227,10 +225,10 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
                         "(reassign, transfer, escalate or close)", case["id"], count,
                         actor["id"], note, extra={"case_id": case["id"]})
     elif action == "escalate_external":
-        sla = refdata.fresh(uow.session).sla.get(case["category"])
+        # The partner is held to our resolve deadline (its clock starts now).
         partner = partner or "ping_an_365"
         changes.update(partner=partner, unit_id=domain.PARTNERS[partner], accept_due_at=None,
-                       resolve_due_at=domain.deadline(now, sla.resolve_hours if sla else None))
+                       resolve_due_at=supervision.deadline(uow, case, sla.RESOLVE, now))
     elif action in ("escalate_leadership", "publish_wish"):
         changes.update(unit_id=None, accept_due_at=None, resolve_due_at=None,
                        wish_claimed_by=None, wish_claimed_at=None)
@@ -250,6 +248,7 @@ def _transition(uow, refdata: RefData, actor: dict, case: dict, action: str, *,
     uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"]).values(
         **changes, trail_head=case["trail_head"], trail_length=case["trail_length"]))
     uow.session.execute(sa.insert(models.case_trail).values(**trail))
+    supervision.after_transition(uow, case, previous, action, now)  # SLA clocks, 回访
     verb = domain.event_verb(action, previous, new_status)
     if verb == domain.ESCALATED_EXTERNAL:
         # what the partner needs to open a work order; never who reported it

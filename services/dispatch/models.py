@@ -139,3 +139,110 @@ case_trail = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+# --- supervision (services/dispatch/sla.py, supervision.py) ---------------------------
+
+# SLA hours per category x priority: data, seeded from the reference categories' hours
+# times a factor per priority (sla.PRIORITY_FACTORS), editable by an admin.
+sla_policies = sa.Table(
+    "sla_policies", metadata,
+    sa.Column("category", sa.String(40), primary_key=True),
+    sa.Column("priority", sa.String(10), primary_key=True),
+    sa.Column("accept_hours", sa.Float, nullable=False),
+    sa.Column("resolve_hours", sa.Float, nullable=False),
+    sa.Column("yellow_at", sa.Float, nullable=False, server_default="0.75"),
+)
+
+# One row per deadline a unit was given: running while stopped_at is null. The scan
+# reads those whose next warning is due (next_warning_at); the report reads them all.
+sla_clocks = sa.Table(
+    "sla_clocks", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("case_id", pg.UUID(as_uuid=False), sa.ForeignKey("dispatch.cases.id"),
+              nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),          # accept, resolve
+    sa.Column("unit_id", sa.String(64), nullable=False),
+    sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),  # unit got it
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("yellow_at", sa.Float, nullable=False),
+    sa.Column("next_warning_at", sa.DateTime(timezone=True)),
+    sa.Column("stopped_at", sa.DateTime(timezone=True)),
+    sa.Column("stopped_by", sa.String(30)),                    # the action that stopped it
+    sa.Index("ix_dispatch_sla_clocks_scan", "next_warning_at",
+             postgresql_where=sa.text("stopped_at IS NULL")),
+    sa.Index("ix_dispatch_sla_clocks_case", "case_id"),
+    sa.Index("ix_dispatch_sla_clocks_unit", "unit_id", "assigned_at"),
+    sa.Index("ux_dispatch_sla_clocks_running", "case_id", "kind", unique=True,
+             postgresql_where=sa.text("stopped_at IS NULL")),
+)
+
+# Each warning once per (case, deadline kind, deadline value, rung): the unique key is
+# what makes the scan safe on every instance at once and across restarts.
+sla_warnings = sa.Table(
+    "sla_warnings", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("case_id", pg.UUID(as_uuid=False), sa.ForeignKey("dispatch.cases.id"),
+              nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rung", sa.SmallInteger, nullable=False),
+    sa.Column("level", sa.String(10), nullable=False),         # yellow, red, reminder
+    sa.Column("unit_id", sa.String(64), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("case_id", "kind", "due_at", "rung", name="uq_dispatch_sla_warning"),
+    sa.Index("ix_dispatch_sla_warnings_unit", "unit_id", "sent_at"),
+)
+
+# What each person sees at GET /v1/inbox. A recipient is a unit (its handlers), a user
+# (a unit's supervising leader) or a role (discipline: every red line).
+inbox_items = sa.Table(
+    "inbox_items", metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", pg.UUID(as_uuid=False), nullable=False, unique=True),
+    sa.Column("recipient_kind", sa.String(10), nullable=False),  # unit, user, role
+    sa.Column("recipient_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),  # yellow_line, red_line, reminder, ...
+    sa.Column("case_id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("message_zh", sa.Text, nullable=False),
+    sa.Column("message_en", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_dispatch_inbox_recipient", "recipient_kind", "recipient_id", "seq"),
+)
+
+# Deadline extensions: a handler asks, an operator decides.
+sla_extensions = sa.Table(
+    "sla_extensions", metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("case_id", pg.UUID(as_uuid=False), sa.ForeignKey("dispatch.cases.id"),
+              nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("hours", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # pending, approved, refused
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
+    sa.Index("ux_dispatch_sla_extensions_pending", "case_id", unique=True,
+             postgresql_where=sa.text("status = 'pending'")),
+)
+
+# The callback (回访) queue: a sample of closed cases for staff to phone.
+callbacks = sa.Table(
+    "callbacks", metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("case_id", pg.UUID(as_uuid=False), sa.ForeignKey("dispatch.cases.id"),
+              nullable=False),
+    sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending, satisfied, unsatisfied
+    sa.Column("recorded_by", sa.String(64)),
+    sa.Column("recorded_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
+    sa.Index("ux_dispatch_callbacks_pending", "case_id", unique=True,
+             postgresql_where=sa.text("status = 'pending'")),
+)

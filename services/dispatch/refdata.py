@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.dispatch import models
+from services.dispatch import models, sla
 
 
 def _upsert(conn, table, rows, keys):
@@ -35,4 +35,17 @@ def load(engine: sa.Engine, ref: dict) -> int:
         _upsert(conn, models.category_sla, [
             {"category": c["code"], "accept_hours": c["accept_hours"],
              "resolve_hours": c["resolve_hours"]} for c in ref["categories"]], ["category"])
+    seed_sla_policies(engine, ref)
     return len(units)
+
+
+def seed_sla_policies(engine: sa.Engine, ref: dict) -> None:
+    """Category x priority SLA hours, from the categories' hours; an admin's edits are
+    kept (a row that exists is left as it is)."""
+    policies = sla.seed_policies({c["code"]: (c["accept_hours"], c["resolve_hours"])
+                                  for c in ref["categories"]})
+    rows = [{"category": c, "priority": p, "accept_hours": v.accept_hours,
+             "resolve_hours": v.resolve_hours, "yellow_at": v.yellow_at}
+            for (c, p), v in policies.items()]
+    with engine.begin() as conn:
+        conn.execute(pg.insert(models.sla_policies).on_conflict_do_nothing(), rows)

@@ -104,6 +104,19 @@ MATRIX = {
     "GET /open311/v2/tokens/{report}.{fmt}": (200, 200, 200, 200, 200, 200, 200, 200, 200),
     "GET /open311/v2/servicerequestupdates.{fmt}": (200, 200, 200, 200, 200, 200, 200, 200,
                                                     200),
+    # supervision (services/dispatch/supervision.py)
+    "GET /v1/inbox":                         (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "POST /v1/inbox/{operators_item}/read":  (401, 404, 404, 200, 404, 404, 404, 200, 404),
+    "POST /v1/cases/{assigned}/extensions":  (401, 403, 403, 403, 201, 403, 403, 403, 403),
+    "POST /v1/cases/{assigned}/extensions/{requested}/decision":
+                                             (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "GET /v1/callbacks":                     (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "POST /v1/callbacks/{queued}":           (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "GET /v1/sla/policies":                  (401, 403, 403, 200, 200, 200, 200, 200, 403),
+    "PUT /v1/sla/policies/{category}/{priority}":
+                                             (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/supervision/report":            (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "GET /v1/cases/{case}/trail/verify":     (401, 403, 403, 200, 403, 403, 403, 200, 403),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -410,6 +423,58 @@ def feedback(c: Caller, w: World):
     return r
 
 
+def extension_requested(w: World) -> tuple[str, str]:
+    """A fresh assigned case, and the extension its unit's handler asked for."""
+    case = w.fresh_case("assigned")
+    r = w.callers["handler-of-unit"].post(f"/v1/cases/{case}/extensions",
+                                          json={"hours": 4, "reason": "等待业主回家"})
+    assert r.status_code == 201, r.text
+    return case, r.json()["id"]
+
+
+def request_extension(c: Caller, w: World):
+    case = w.fresh_case("assigned")
+    r = c.post(f"/v1/cases/{case}/extensions", json={"hours": 4, "reason": "等待业主回家"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT count(*) FROM dispatch.sla_extensions WHERE case_id = :c",
+                              c=case) == 0, "a refused request was kept"
+    return r
+
+
+def decide_extension(c: Caller, w: World):
+    case, extension = extension_requested(w)
+    r = c.post(f"/v1/cases/{case}/extensions/{extension}/decision", json={"approve": True})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT status FROM dispatch.sla_extensions WHERE id = :e",
+                              e=extension) == "pending", "a refused decision was kept"
+    return r
+
+
+def operators_item(w: World) -> str:
+    """An inbox item for the command center: the notice of an extension request."""
+    case, _ = extension_requested(w)
+    return w.stack.scalar("SELECT id::text FROM dispatch.inbox_items WHERE case_id = :c AND "
+                          "recipient_kind = 'role' AND recipient_id = 'operator'", c=case)
+
+
+def record_callback(c: Caller, w: World):
+    # A closed case in the callback queue (queued here: the sample is random-looking)
+    case = w.fresh_case("resolved")
+    r = w.callers["owner"].post(f"/v1/cases/{case}/feedback", json={"rating": 5})
+    assert r.status_code == 200, r.text
+    with w.stack.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO dispatch.callbacks (id, case_id, queued_at, status) VALUES "
+            "(gen_random_uuid(), :c, now(), 'pending') ON CONFLICT DO NOTHING"), {"c": case})
+    callback = w.stack.scalar("SELECT id::text FROM dispatch.callbacks WHERE case_id = :c",
+                              c=case)
+    r = c.post(f"/v1/callbacks/{callback}", json={"satisfied": True, "note": "满意"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT status FROM dispatch.callbacks WHERE id = :i",
+                              i=callback) == "pending", "a refused record was kept"
+    return r
+
+
 ENDPOINTS = {
     "GET /v1/openapi.json": lambda c, w: c.get("/v1/openapi.json"),
     "GET /health/live": lambda c, w: c.get("/health/live"),
@@ -462,6 +527,21 @@ ENDPOINTS = {
         f"/open311/v2/tokens/{w.report['id']}.json"),
     "GET /open311/v2/servicerequestupdates.{fmt}": lambda c, w: c.get(
         "/open311/v2/servicerequestupdates.json"),
+    "GET /v1/inbox": lambda c, w: c.get("/v1/inbox"),
+    "POST /v1/inbox/{operators_item}/read": lambda c, w: c.post(
+        f"/v1/inbox/{operators_item(w)}/read"),
+    "POST /v1/cases/{assigned}/extensions": request_extension,
+    "POST /v1/cases/{assigned}/extensions/{requested}/decision": decide_extension,
+    "GET /v1/callbacks": lambda c, w: c.get("/v1/callbacks"),
+    "POST /v1/callbacks/{queued}": record_callback,
+    "GET /v1/sla/policies": lambda c, w: c.get("/v1/sla/policies",
+                                               params={"category": "dispute-noise"}),
+    # the seeded hours of suggestion-general/low, set again: nothing changes for others
+    "PUT /v1/sla/policies/{category}/{priority}": lambda c, w: c.http.put(
+        f"{c.base}/v1/sla/policies/suggestion-general/low",
+        json={"accept_hours": 48, "resolve_hours": 480, "yellow_at": 0.75}),
+    "GET /v1/supervision/report": lambda c, w: c.get("/v1/supervision/report"),
+    "GET /v1/cases/{case}/trail/verify": lambda c, w: c.get(f"/v1/cases/{w.case}/trail/verify"),
 }
 
 

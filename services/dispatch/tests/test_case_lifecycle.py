@@ -60,6 +60,8 @@ EXPECTED_TRANSITIONS = {
     (ESCALATED_LEADERSHIP, "decide_no_project"): RESOLVED,
     (WISH, "claim_wish"): WISH,
     (WISH, "fulfil_wish"): RESOLVED,
+    (RESOLVED, "close_unanswered"): CLOSED,
+    (CLOSED, "callback_unsatisfied"): REOPENED,
 }
 
 OPERATOR = {"id": "op-1", "roles": ["operator"], "unit_id": None}
@@ -113,10 +115,10 @@ def test_any_other_action_is_a_conflict_naming_the_current_status(status, action
     assert f"「{STATUS_ZH[status]}」" in raised.value.detail_zh
 
 
-@pytest.mark.parametrize("status", [CLOSED, REJECTED, MERGED])
+@pytest.mark.parametrize("status", [REJECTED, MERGED])
 def test_a_finished_case_says_nothing_can_be_done(status):
     with pytest.raises(Conflict) as raised:
-        domain.next_status(status, "assign")
+        domain.next_status(REJECTED, "assign")
     assert raised.value.detail_zh.endswith("当前可执行：无。")
 
 
@@ -124,6 +126,12 @@ def test_a_finished_case_says_nothing_can_be_done(status):
                          [t for t in ALLOWED if t[0] != t[2] and t[2] != WISH])
 def test_a_change_of_state_emits_the_new_status_name(status, action, new_status):
     assert domain.event_verb(action, status, new_status) == new_status
+
+
+def test_a_closed_case_can_only_be_reopened_by_an_unsatisfied_callback():
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(CLOSED, "assign")
+    assert raised.value.detail_zh.endswith("当前可执行：回访不满意。")
 
 
 def test_publishing_a_wish_emits_case_wish_published():

@@ -1,0 +1,536 @@
+"""Supervision (督办) use cases: SLA clocks and their warnings, the inbox, extensions, the
+satisfaction wait, callbacks (回访), the supervision report and the trail check.
+
+The rules are in sla.py (no I/O); here each step is one unit of work. Exactly-once
+warnings: a warning row with a unique key (case, deadline kind, deadline value, rung) is
+inserted with ON CONFLICT DO NOTHING in the same transaction as its inbox rows and its
+event (the outbox), so the scan may run on every dispatch instance, be killed anywhere
+and run again: a warning exists, with its inbox rows and event, once or not at all.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from minqing_kernel.errors import BadRequest, Conflict, Forbidden, NotFound, validated
+from minqing_kernel.pagination import clamp_limit, decode_cursor, page
+from services.dispatch import domain, handlers, models, schemas, sla
+from services.dispatch.metrics import (
+    CALLBACKS,
+    CASES_CLOSED_UNANSWERED,
+    OPEN_RED_LINES,
+    SLA_WARNINGS,
+)
+
+log = logging.getLogger(__name__)
+SYSTEM = {"id": "system", "roles": ["system"]}
+SCAN_BATCH = 200
+INBOX_KIND = {sla.YELLOW: "yellow_line", sla.RED: "red_line", sla.REMINDER: "reminder"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """From dispatch's config (the environment): see config.yaml."""
+    reminders: tuple[float, ...] = sla.DEFAULT_REMINDERS
+    satisfaction_wait_h: float = 72.0
+    callback_sample_rate: float = 0.1
+
+    @classmethod
+    def from_config(cls, config: dict) -> Settings:
+        return cls(reminders=sla.parse_reminders(str(config.get("SLA_REMINDERS") or "")),
+                   satisfaction_wait_h=float(config.get("SATISFACTION_WAIT_H", 72)),
+                   callback_sample_rate=float(config.get("CALLBACK_SAMPLE_RATE", 0.1)))
+
+
+SETTINGS = Settings()
+
+
+def configure(config: dict) -> Settings:
+    """Called once when the service starts (handlers reach these settings through
+    after_transition, which has no config of its own)."""
+    global SETTINGS
+    SETTINGS = Settings.from_config(config)
+    return SETTINGS
+
+
+# --- clocks ------------------------------------------------------------------------------
+
+def policy(session, category: str, priority: str | None) -> sla.Policy | None:
+    """Read at each use, not cached: an admin's change applies to the next assignment."""
+    row = session.execute(sa.select(models.sla_policies).where(
+        models.sla_policies.c.category == category,
+        models.sla_policies.c.priority == (priority or "normal"))).first()
+    return sla.Policy(row.accept_hours, row.resolve_hours, row.yellow_at) if row else None
+
+
+def deadline(uow, case: dict, kind: str, now: datetime) -> datetime | None:
+    return sla.deadline(now, policy(uow.session, case["category"], case.get("priority")), kind)
+
+
+def _clock(row) -> sla.Clock:
+    return sla.Clock(row.kind, row.started_at, row.due_at, row.yellow_at, SETTINGS.reminders)
+
+
+def after_transition(uow, case: dict, previous: str | None, action: str,
+                     now: datetime) -> None:
+    """Keep the case's running clocks in step with its state: an accept clock while it is
+    assigned to a unit, a resolve clock while accepted; stop the others. On closing,
+    maybe queue a callback."""
+    s, c = uow.session, models.sla_clocks
+    running = {r.kind: r for r in s.execute(sa.select(c).where(
+        c.c.case_id == case["id"], c.c.stopped_at.is_(None)).with_for_update()).all()}
+    wanted = {}
+    if case["unit_id"] and case["status"] == domain.ASSIGNED and case.get("accept_due_at"):
+        wanted[sla.ACCEPT] = case["accept_due_at"]
+    if case["unit_id"] and case["status"] == domain.ACCEPTED and case.get("resolve_due_at"):
+        wanted[sla.RESOLVE] = case["resolve_due_at"]
+    keep = {k for k, r in running.items()
+            if wanted.get(k) == r.due_at and r.unit_id == case["unit_id"]}
+    stop = [r.id for k, r in running.items() if k not in keep]
+    if stop:
+        s.execute(sa.update(c).where(c.c.id.in_(stop)).values(
+            stopped_at=now, stopped_by=action, next_warning_at=None))
+    for kind, due in wanted.items():
+        if kind in keep:
+            continue
+        accept = running.get(sla.ACCEPT)
+        assigned_at = (accept.assigned_at if kind == sla.RESOLVE and accept is not None
+                       and accept.unit_id == case["unit_id"] else now)
+        p = policy(s, case["category"], case.get("priority"))
+        clock = sla.Clock(kind, now, due, p.yellow_at if p else sla.DEFAULT_YELLOW_AT,
+                          SETTINGS.reminders)
+        s.execute(sa.insert(c).values(
+            case_id=case["id"], kind=kind, unit_id=case["unit_id"], assigned_at=assigned_at,
+            started_at=now, due_at=due, yellow_at=clock.yellow_at,
+            next_warning_at=clock.next_at(now)))
+    if case["status"] == domain.CLOSED and previous != domain.CLOSED:
+        _maybe_queue_callback(uow, case, now)
+
+
+# --- the scan: yellow and red lines, reminders -------------------------------------------
+
+def scan(uow, now: datetime | None = None, limit: int = SCAN_BATCH) -> int:
+    """Send every warning that is due; returns how many were sent by this call."""
+    now = now or datetime.now(UTC)
+    s, c = uow.session, models.sla_clocks
+    rows = s.execute(
+        sa.select(c, models.cases.c.category, models.cases.c.priority,
+                  models.units.c.leader_id)
+        .join(models.cases, models.cases.c.id == c.c.case_id)
+        .outerjoin(models.units, models.units.c.id == c.c.unit_id)
+        .where(c.c.stopped_at.is_(None), c.c.next_warning_at <= now)
+        .order_by(c.c.next_warning_at).limit(limit)
+        # Another instance scanning now takes other clocks; a warning is sent once anyway.
+        .with_for_update(of=c, skip_locked=True)).all()
+    sent_total = 0
+    for row in rows:
+        clock = _clock(row)
+        w = models.sla_warnings
+        sent = set(s.execute(sa.select(w.c.rung).where(
+            w.c.case_id == row.case_id, w.c.kind == row.kind, w.c.due_at == row.due_at)
+        ).scalars())
+        for rung in clock.due(now, sent):
+            if _send_warning(uow, row, rung, now):
+                sent_total += 1
+            sent.add(rung.rung)
+        s.execute(sa.update(c).where(c.c.id == row.id).values(
+            next_warning_at=clock.next_at(now, sent)))
+    return sent_total
+
+
+def _send_warning(uow, clock_row, rung: sla.Rung, now: datetime) -> bool:
+    w = models.sla_warnings
+    inserted = uow.session.execute(pg.insert(w).values(
+        case_id=clock_row.case_id, kind=clock_row.kind, due_at=clock_row.due_at,
+        rung=rung.rung, level=rung.level, unit_id=clock_row.unit_id, sent_at=now,
+    ).on_conflict_do_nothing(constraint="uq_dispatch_sla_warning").returning(w.c.id)).scalar()
+    if inserted is None:
+        return False  # another instance sent it first
+    zh, en = sla.warning_message(rung.level, clock_row.kind, clock_row.due_at,
+                                 clock_row.case_id, clock_row.category)
+    recipients = [("unit", clock_row.unit_id)]
+    if rung.level in (sla.RED, sla.REMINDER) and clock_row.leader_id:
+        recipients.append(("user", clock_row.leader_id))
+    if rung.level == sla.RED:
+        recipients.append(("role", "discipline"))
+    _deliver(uow, recipients, INBOX_KIND[rung.level], clock_row.case_id, zh, en, now)
+    uow.emit("case.sla_warning", clock_row.case_id, {
+        "case_id": clock_row.case_id, "level": rung.level, "rung": rung.rung,
+        "deadline": clock_row.kind, "due_at": clock_row.due_at.isoformat(),
+        "unit_id": clock_row.unit_id, "leader_id": clock_row.leader_id,
+        "category": clock_row.category, "priority": clock_row.priority,
+        "message": {"zh": zh, "en": en}, "at": now.isoformat()})
+    SLA_WARNINGS.labels(rung.level, clock_row.kind).inc()
+    log.warning("%s line for case %s: %s deadline %s at unit %s", rung.level,
+                clock_row.case_id, clock_row.kind, clock_row.due_at.isoformat(),
+                clock_row.unit_id, extra={"case_id": clock_row.case_id,
+                                          "unit_id": clock_row.unit_id})
+    return True
+
+
+def _deliver(uow, recipients: list[tuple[str, str]], kind: str, case_id: str, zh: str,
+             en: str, now: datetime) -> None:
+    uow.session.execute(sa.insert(models.inbox_items), [
+        {"id": str(uuid.uuid4()), "recipient_kind": rk, "recipient_id": rid, "kind": kind,
+         "case_id": case_id, "message_zh": zh, "message_en": en, "created_at": now}
+        for rk, rid in recipients])
+
+
+def refresh_open_red_lines(uow, now: datetime | None = None) -> dict[str, int]:
+    """The gauge of deadlines passed and not yet met, by unit (set from the database, so
+    every instance reports the same figure)."""
+    now = now or datetime.now(UTC)
+    c = models.sla_clocks
+    counts = dict(uow.session.execute(
+        sa.select(c.c.unit_id, sa.func.count()).where(c.c.stopped_at.is_(None),
+                                                      c.c.due_at <= now)
+        .group_by(c.c.unit_id)).all())
+    OPEN_RED_LINES.clear()
+    for unit, n in counts.items():
+        OPEN_RED_LINES.labels(unit).set(n)
+    return counts
+
+
+# --- satisfaction and callbacks (回访) ---------------------------------------------------
+
+def close_unanswered(uow, refdata, now: datetime | None = None, limit: int = 100) -> list[str]:
+    """Close the resolved cases whose reporters did not rate them within the wait."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(hours=SETTINGS.satisfaction_wait_h)
+    cases = uow.session.execute(
+        sa.select(models.cases).where(models.cases.c.status == domain.RESOLVED,
+                                      models.cases.c.updated_at <= cutoff)
+        .order_by(models.cases.c.updated_at).limit(limit)
+        .with_for_update(skip_locked=True)).mappings().all()
+    closed = []
+    wait = f"{SETTINGS.satisfaction_wait_h:g}"
+    note = f"未在 {wait} 小时内评价，按未回复结案 / not rated within {wait} h"
+    for case in cases:
+        handlers._transition(uow, refdata, SYSTEM, dict(case), "close_unanswered", note=note)
+        closed.append(case["id"])
+    if closed:
+        CASES_CLOSED_UNANSWERED.inc(len(closed))
+    return closed
+
+
+def _maybe_queue_callback(uow, case: dict, now: datetime) -> None:
+    if not sla.in_callback_sample(case["id"], SETTINGS.callback_sample_rate):
+        return
+    uow.session.execute(pg.insert(models.callbacks).values(
+        id=str(uuid.uuid4()), case_id=case["id"], queued_at=now, status="pending")
+        .on_conflict_do_nothing())
+    CALLBACKS.labels("queued").inc()
+
+
+def list_callbacks(uow, actor: dict, query: dict) -> dict:
+    q = validated(schemas.CallbackQuery(), query, "callback query", "回访查询")
+    cb, cs = models.callbacks, models.cases
+    limit = clamp_limit(q.get("limit"))
+    stmt = (sa.select(cb, cs.c.category, cs.c.unit_id, cs.c.rating, cs.c.reporter_ids,
+                      cs.c.status.label("case_status"))
+            .join(cs, cs.c.id == cb.c.case_id).where(cb.c.status == q["status"])
+            .order_by(cb.c.seq).limit(limit + 1))
+    after = decode_cursor(q.get("cursor"))
+    if after is not None:
+        stmt = stmt.where(cb.c.seq > after)
+    return page(uow.session.execute(stmt).all(), limit, schemas.CallbackView().dump)
+
+
+def record_callback(uow, refdata, actor: dict, callback_id: str, payload: dict) -> dict:
+    """Staff phoned the reporter: satisfied → noted on the trail; unsatisfied → the case
+    reopens with the reason."""
+    request = validated(schemas.CallbackRecord(), payload, "callback", "回访记录")
+    cb = models.callbacks
+    row = uow.session.execute(sa.select(cb).where(cb.c.id == _uuid(callback_id, "callback"))
+                              .with_for_update()).first()
+    if row is None:
+        raise NotFound(f"No callback {callback_id}.", f"回访 {callback_id} 不存在。")
+    if row.status != "pending":
+        raise Conflict("This callback was recorded already.", "该回访已记录。",
+                       code="callback-recorded")
+    now = datetime.now(UTC)
+    case = handlers._locked_case(uow, row.case_id)
+    status = "satisfied" if request["satisfied"] else "unsatisfied"
+    note = request.get("note")
+    if request["satisfied"]:
+        _note_on_trail(uow, case, actor, "callback_satisfied", note or "回访满意", now)
+    else:
+        handlers._transition(uow, refdata, actor, case, "callback_unsatisfied", note=note)
+    uow.session.execute(sa.update(cb).where(cb.c.id == row.id).values(
+        status=status, recorded_by=actor["id"], recorded_at=now, note=note))
+    CALLBACKS.labels(status).inc()
+    return {"id": row.id, "case_id": row.case_id, "status": status, "note": note,
+            "recorded_by": actor["id"], "recorded_at": now.isoformat(),
+            "case_status": case["status"]}
+
+
+def _note_on_trail(uow, case: dict, actor: dict, action: str, note: str,
+                   now: datetime) -> None:
+    """A trail entry that changes no status (a callback, an extension)."""
+    role = sorted(set(actor["roles"]) & domain.OPERATORS or set(actor["roles"]))[0]
+    trail = handlers._trail_entry(case, now, actor, role, action, case["status"], note, [])
+    uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"]).values(
+        trail_head=case["trail_head"], trail_length=case["trail_length"], updated_at=now))
+    uow.session.execute(sa.insert(models.case_trail).values(**trail))
+
+
+# --- deadline extensions ----------------------------------------------------------------
+
+def request_extension(uow, actor: dict, case_id: str, payload: dict) -> dict:
+    request = validated(schemas.ExtensionRequest(), payload, "extension request", "延期申请")
+    case = handlers._locked_case(uow, case_id)
+    if "handler" not in actor["roles"] or actor.get("unit_id") != case["unit_id"]:
+        raise Forbidden("Only a handler of the unit the case is assigned to can ask.",
+                        "只有承办单位的处置人员可以申请延期。", code="not-your-unit")
+    kind = {domain.ASSIGNED: sla.ACCEPT, domain.ACCEPTED: sla.RESOLVE}.get(case["status"])
+    if kind is None or case[f"{kind}_due_at"] is None:
+        raise Conflict("Only a case with a running deadline can have it extended.",
+                       "只有正在计时的案卷可以申请延期。", code="no-running-deadline")
+    now = datetime.now(UTC)
+    ext = {"id": str(uuid.uuid4()), "case_id": case["id"], "kind": kind,
+           "hours": request["hours"], "reason": request["reason"],
+           "requested_by": actor["id"], "requested_at": now, "status": "pending"}
+    inserted = uow.session.execute(pg.insert(models.sla_extensions).values(**ext)
+                                   .on_conflict_do_nothing().returning(
+                                       models.sla_extensions.c.id)).scalar()
+    if inserted is None:
+        raise Conflict("An extension is already waiting for a decision on this case.",
+                       "该案卷已有待审批的延期申请。", code="extension-pending")
+    _deliver(uow, [("role", "operator")], "extension_requested", case["id"],
+             f"案卷 {case['id'][:8]} 申请{sla.KIND_ZH[kind]}时限延长 {request['hours']:g} 小时："
+             f"{request['reason']}",
+             f"Case {case['id'][:8]} asks {request['hours']:g} h more to {kind}: "
+             f"{request['reason']}", now)
+    return _extension_view(ext)
+
+
+def decide_extension(uow, actor: dict, case_id: str, extension_id: str, payload: dict) -> dict:
+    request = validated(schemas.ExtensionDecision(), payload, "extension decision", "延期审批")
+    e = models.sla_extensions
+    case = handlers._locked_case(uow, case_id)
+    ext = uow.session.execute(sa.select(e).where(
+        e.c.id == _uuid(extension_id, "extension"), e.c.case_id == case["id"])
+        .with_for_update()).mappings().first()
+    if ext is None:
+        raise NotFound(f"No extension {extension_id} on this case.",
+                       f"该案卷没有延期申请 {extension_id}。")
+    if ext["status"] != "pending":
+        raise Conflict("This extension was decided already.", "该延期申请已审批。",
+                       code="extension-decided")
+    now = datetime.now(UTC)
+    kind, approve = ext["kind"], request["approve"]
+    due_col = f"{kind}_due_at"
+    still_running = ({domain.ASSIGNED: sla.ACCEPT, domain.ACCEPTED: sla.RESOLVE}
+                     .get(case["status"]) == kind and case[due_col] is not None)
+    if approve and not still_running:
+        raise Conflict("That deadline is no longer running: the case has moved on.",
+                       "该时限已不在计时，案卷已进入下一环节。", code="no-running-deadline")
+    status = "approved" if approve else "refused"
+    uow.session.execute(sa.update(e).where(e.c.id == ext["id"]).values(
+        status=status, decided_by=actor["id"], decided_at=now, note=request.get("note")))
+    if approve:
+        new_due = case[due_col] + timedelta(hours=ext["hours"])
+        case[due_col] = new_due
+        uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"])
+                            .values(**{due_col: new_due}))
+        c = models.sla_clocks
+        row = uow.session.execute(sa.select(c).where(
+            c.c.case_id == case["id"], c.c.kind == kind, c.c.stopped_at.is_(None))).first()
+        if row is not None:
+            # A moved deadline is a new deadline: its warnings are keyed by the new value.
+            clock = _clock(row).extended(ext["hours"])
+            uow.session.execute(sa.update(c).where(c.c.id == row.id).values(
+                due_at=clock.due_at, next_warning_at=clock.next_at(now)))
+        _note_on_trail(uow, case, actor, "extend_deadline",
+                       f"{sla.KIND_ZH[kind]}时限延长 {ext['hours']:g} 小时至 "
+                       f"{new_due.isoformat()}：{ext['reason']}", now)
+    verdict_zh = "已批准" if approve else "未批准"
+    _deliver(uow, [("unit", case["unit_id"])], f"extension_{status}", case["id"],
+             f"案卷 {case['id'][:8]} 的延期申请{verdict_zh}。{request.get('note') or ''}".strip(),
+             f"The extension for case {case['id'][:8]} was {status}. "
+             f"{request.get('note') or ''}".strip(), now)
+    return _extension_view({**ext, "status": status, "decided_by": actor["id"],
+                            "decided_at": now, "note": request.get("note"),
+                            "due_at": case[due_col]})
+
+
+def _extension_view(ext: dict) -> dict:
+    return schemas.ExtensionView().dump(ext)
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+def _mine(actor: dict):
+    i = models.inbox_items
+    mine = [sa.and_(i.c.recipient_kind == "user", i.c.recipient_id == actor["id"]),
+            sa.and_(i.c.recipient_kind == "role", i.c.recipient_id.in_(list(actor["roles"])))]
+    if "handler" in actor["roles"] and actor.get("unit_id"):
+        mine.append(sa.and_(i.c.recipient_kind == "unit",
+                            i.c.recipient_id == actor["unit_id"]))
+    return sa.or_(*mine)
+
+
+def list_inbox(uow, actor: dict, query: dict) -> dict:
+    """Newest first. A unit's items are shared by its handlers (one read flag for all)."""
+    q = validated(schemas.InboxQuery(), query, "inbox query", "消息查询")
+    i = models.inbox_items
+    limit = clamp_limit(q.get("limit"))
+    stmt = sa.select(i).where(_mine(actor)).order_by(i.c.seq.desc()).limit(limit + 1)
+    if q.get("unread"):
+        stmt = stmt.where(i.c.read_at.is_(None))
+    if q.get("kind"):
+        stmt = stmt.where(i.c.kind == q["kind"])
+    before = decode_cursor(q.get("cursor"))
+    if before is not None:
+        stmt = stmt.where(i.c.seq < before)
+    return page(uow.session.execute(stmt).all(), limit, schemas.InboxItemView().dump)
+
+
+def mark_read(uow, actor: dict, item_id: str) -> dict:
+    i = models.inbox_items
+    row = uow.session.execute(sa.update(i).where(
+        i.c.id == _uuid(item_id, "inbox item"), _mine(actor))
+        .values(read_at=sa.func.coalesce(i.c.read_at, sa.func.now()))
+        .returning(*i.c)).first()
+    if row is None:
+        raise NotFound(f"No inbox item {item_id} of yours.", f"没有您的消息 {item_id}。")
+    return schemas.InboxItemView().dump(row)
+
+
+# --- SLA policies ------------------------------------------------------------------------
+
+def list_policies(uow, query: dict) -> dict:
+    q = validated(schemas.PolicyQuery(), query, "policy query", "时限查询")
+    p = models.sla_policies
+    stmt = sa.select(p).order_by(p.c.category, p.c.priority)
+    if q.get("category"):
+        stmt = stmt.where(p.c.category == q["category"])
+    return {"items": schemas.PolicyView(many=True).dump(uow.session.execute(stmt).all())}
+
+
+def set_policy(uow, actor: dict, category: str, priority: str, payload: dict) -> dict:
+    request = validated(schemas.PolicyUpdate(), payload, "SLA policy", "时限设置")
+    if priority not in sla.PRIORITIES:
+        raise NotFound(f"No priority {priority!r}; one of {', '.join(sla.PRIORITIES)}.",
+                       f"优先级 {priority!r} 不存在。")
+    p = models.sla_policies
+    exists = uow.session.execute(sa.select(p.c.category).where(
+        p.c.category == category).limit(1)).first()
+    if exists is None:
+        raise NotFound(f"No SLA policy for category {category!r}.",
+                       f"类别 {category!r} 没有时限设置。")
+    row = {"category": category, "priority": priority, **request}
+    stmt = pg.insert(p).values(**row)
+    uow.session.execute(stmt.on_conflict_do_update(
+        index_elements=["category", "priority"],
+        set_={k: stmt.excluded[k] for k in request}))
+    log.info("SLA policy %s/%s set by %s: %s", category, priority, actor["id"], request)
+    return schemas.PolicyView().dump(row)
+
+
+# --- the supervision report (督办报告) ----------------------------------------------------
+
+def report(uow, actor: dict, query: dict) -> dict:
+    q = validated(schemas.ReportQuery(), query, "report query", "报告查询")
+    now = datetime.now(UTC)
+    to = q.get("to") or now
+    start = q.get("from") or to - timedelta(days=30)
+    if start >= to or to - start > timedelta(days=366):
+        raise BadRequest("The period must run forwards, for at most 366 days.",
+                         "统计周期的开始须早于结束，且不超过 366 天。", code="bad-period")
+    unit = q.get("unit_id")
+    roles = set(actor["roles"])
+    if not roles & {"operator", "admin", "discipline"}:  # a leader: their own unit
+        if unit and unit != actor.get("unit_id"):
+            raise Forbidden("A leader sees the report of their own unit.",
+                            "领导只能查看本单位的督办报告。", code="not-your-unit")
+        unit = actor.get("unit_id")
+        if not unit:
+            raise Forbidden("You lead no unit.", "您没有所属单位。", code="not-your-unit")
+    units = [unit] if unit else list(uow.session.execute(
+        sa.select(models.units.c.id).order_by(models.units.c.id)).scalars())
+    rows = sla.report_figures(_assignments(uow, start, to, unit),
+                              _warning_counts(uow, start, to, unit), units,
+                              domain.SATISFIED_FROM)
+    body = {"from": start.isoformat(), "to": to.isoformat(), "items": rows}
+    if q.get("format") == "csv":
+        return {"csv": sla.report_csv(rows)}
+    return body
+
+
+def _assignments(uow, start: datetime, to: datetime, unit: str | None) -> list[sla.Assignment]:
+    c = models.sla_clocks
+    where = [c.c.kind == sla.ACCEPT, c.c.assigned_at >= start, c.c.assigned_at < to]
+    if unit:
+        where.append(c.c.unit_id == unit)
+    received = {}
+    for r in uow.session.execute(sa.select(c).where(*where).order_by(c.c.assigned_at)).all():
+        received.setdefault((r.unit_id, r.case_id), r)  # a case counts once per unit
+    if not received:
+        return []
+    case_ids = list({cid for _, cid in received})
+    clocks = uow.session.execute(sa.select(c).where(c.c.case_id.in_(case_ids))).all()
+    ratings = dict(uow.session.execute(sa.select(models.cases.c.id, models.cases.c.rating)
+                                       .where(models.cases.c.id.in_(case_ids))).all())
+    t = models.case_trail
+    reopened = set(uow.session.execute(sa.select(t.c.case_id).where(
+        t.c.case_id.in_(case_ids), t.c.to_status == domain.REOPENED).distinct()).scalars())
+    out = []
+    for (unit_id, case_id), first in received.items():
+        mine = [k for k in clocks if k.case_id == case_id and k.unit_id == unit_id]
+        accepted = [k for k in mine if k.kind == sla.ACCEPT and k.stopped_by == "accept"]
+        resolved = [k for k in mine if k.kind == sla.RESOLVE and k.stopped_by == "resolve"]
+        out.append(sla.Assignment(
+            unit_id, case_id, first.assigned_at,
+            accepted_on_time=any(k.stopped_at <= k.due_at for k in accepted),
+            resolved=bool(resolved),
+            resolved_on_time=any(k.stopped_at <= k.due_at for k in resolved),
+            handling_s=((resolved[0].stopped_at - resolved[0].assigned_at).total_seconds()
+                        if resolved else None),
+            rating=ratings.get(case_id) if resolved else None,
+            reopened=case_id in reopened))
+    return out
+
+
+def _warning_counts(uow, start, to, unit) -> dict[tuple[str, str], int]:
+    w = models.sla_warnings
+    stmt = (sa.select(w.c.unit_id, w.c.level, sa.func.count())
+            .where(w.c.sent_at >= start, w.c.sent_at < to).group_by(w.c.unit_id, w.c.level))
+    if unit:
+        stmt = stmt.where(w.c.unit_id == unit)
+    return {(u, level): n for u, level, n in uow.session.execute(stmt).all()}
+
+
+# --- the trail check ---------------------------------------------------------------------
+
+def verify_case_trail(uow, case_id: str) -> dict:
+    """handlers.verify_trail, plus the anchor on the case: the chain must end at the head
+    and length the case recorded with each step, so rows rewritten with their hashes
+    recomputed, or removed from the end, are caught too (reason 'head')."""
+    case = uow.session.execute(sa.select(models.cases.c.id, models.cases.c.trail_head,
+                                         models.cases.c.trail_length).where(
+        models.cases.c.id == _uuid(case_id, "case"))).first()
+    if case is None:
+        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+    result = handlers.verify_trail(uow, case.id)
+    if not result["valid"]:
+        return {**result, "reason": "chain"}
+    last = uow.session.execute(sa.select(models.case_trail.c.hash).where(
+        models.case_trail.c.case_id == case.id).order_by(models.case_trail.c.seq.desc())
+        .limit(1)).scalar()
+    if result["entries"] != case.trail_length or last != case.trail_head:
+        return {**result, "valid": False, "reason": "head",
+                "first_bad_seq": min(result["entries"], case.trail_length) or 1}
+    return {**result, "reason": None}
+
+
+def _uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"No {what} {value}.", f"{what} {value} 不存在。") from None
