@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from minqing_kernel.errors import validated
 from services.dispatch import models
-from services.dispatch.domain import ACTION_ZH
+from services.dispatch.domain import ACTION_ZH, FINAL
 from services.dispatch.schemas import Open311StatusQuery, Open311UpdatesQuery
 
 # Open311 knows two states. A case that is finished for good, refused or folded into
 # another is closed; anything still moving (or waiting on a partner, the leadership
 # meeting or a volunteer) is open. Statuses this module has not heard of count as open:
 # a new state added elsewhere must not make a live request look finished.
-CLOSED_STATUSES = frozenset({"closed", "rejected", "merged"})
+CLOSED_STATUSES = frozenset(FINAL)  # closed, rejected, merged
 # Trail entries whose note is not for the public: the system's own bookkeeping ("report
 # <id>") and whatever a reporter wrote with her rating.
 PRIVATE_NOTE_ROLES = frozenset({"system", "reporter"})

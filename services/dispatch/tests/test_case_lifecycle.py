@@ -88,9 +88,13 @@ def test_every_status_and_action_has_a_chinese_name():
     assert ALL_ACTIONS <= set(domain.ACTION_ZH)
 
 
-@pytest.mark.parametrize("status", [CLOSED, REJECTED, MERGED])
+@pytest.mark.parametrize("status", [REJECTED, MERGED])
 def test_nothing_leaves_a_final_state(status):
     assert not [a for (s, a) in TRANSITIONS if s == status]
+
+
+def test_only_an_unsatisfied_callback_leaves_a_closed_case():
+    assert [a for (s, a) in TRANSITIONS if s == CLOSED] == ["callback_unsatisfied"]
 
 
 @pytest.mark.parametrize("status", sorted(set(STATUSES) - {CLOSED, REJECTED, MERGED}))
