@@ -1,0 +1,246 @@
+"""Talking to a partner platform: an interface, and the adapter that speaks Open311.
+
+平安365's own API is not public, so the bridge codes against `PartnerAdapter` and the
+one adapter we can write honestly speaks Open311 GeoReport v2 as a client (the district
+platforms' usual lingua franca): `POST requests`, `GET requests`, and the widely used
+`servicerequestupdates` extension to poll for updates. The simulator
+(`simulator.py`) is the server side of exactly this.
+
+Errors are sorted into two: `PartnerUnavailable` (network, timeout, 5xx, 429: try again
+later, count against the circuit) and `PartnerRefused` (a 4xx: the partner will never
+take this work order as it is; the operator must decide, so it becomes external.rejected).
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+from nameko.extensions import DependencyProvider
+
+from services.integration365 import domain
+
+log = logging.getLogger(__name__)
+
+PING_AN_365 = "ping_an_365"
+
+
+class PartnerUnavailable(Exception):
+    """Transient: the partner did not answer, or answered that it cannot now."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason  # a short label for the failure metric
+        self.detail = detail
+
+
+class PartnerRefused(Exception):
+    """Permanent: the partner read the request and said no (4xx)."""
+
+
+@dataclass(frozen=True)
+class RemoteRequest:
+    remote_id: str
+    status: str                  # Open311: "open" or "closed"
+    detail_status: str | None    # the partner's finer status, if it tells (extension)
+    notes: str | None            # Open311 status_notes: the result, or the reason
+    ref: str | None              # our idempotency key, echoed back (extension)
+
+
+@dataclass(frozen=True)
+class RemoteUpdate:
+    update_id: str
+    remote_id: str
+    status: str
+    description: str | None
+    updated_at: datetime
+
+
+class PartnerAdapter(ABC):
+    partner: str
+
+    @abstractmethod
+    def create(self, ref: str, order: dict) -> str:
+        """Open a work order; returns the partner's id for it. `ref` is unique to this
+        hand-over: the partner keeps it so that `find` can tell whether a lost answer
+        had created one."""
+
+    @abstractmethod
+    def find(self, ref: str) -> str | None:
+        """The partner's id of the work order opened with `ref`, if there is one."""
+
+    @abstractmethod
+    def fetch(self, remote_ids: list[str]) -> dict[str, RemoteRequest]:
+        """The partner's current view of these work orders; missing ones are left out."""
+
+    @abstractmethod
+    def updates_since(self, since: datetime) -> list[RemoteUpdate]:
+        """Every update the partner published at or after `since`, oldest first."""
+
+
+def _iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Open311Adapter(PartnerAdapter):
+    """An Open311 GeoReport v2 client (JSON format).
+
+    Idempotency: the standard has no client token, so our hand-over reference travels
+    as a service attribute (`attribute[minqing_ref]`, declared by the partner's service
+    definition) and `find` asks `GET requests.json?minqing_ref=...`. That filter is an
+    extension we need from the partner (the simulator has it); without it a lost answer
+    to a POST could not be told from a lost request.
+    """
+
+    def __init__(self, partner: str, base_url: str, timeout_s: float = 10.0,
+                 api_key: str | None = None, jurisdiction_id: str | None = None,
+                 session: requests.Session | None = None):
+        self.partner = partner
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.api_key = api_key
+        self.jurisdiction_id = jurisdiction_id
+        self.http = session or requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs):
+        params = dict(kwargs.pop("params", {}))
+        if self.jurisdiction_id:
+            params["jurisdiction_id"] = self.jurisdiction_id
+        try:
+            response = self.http.request(method, f"{self.base_url}/{path}", params=params,
+                                         timeout=(self.timeout_s, self.timeout_s), **kwargs)
+        except requests.Timeout as exc:
+            raise PartnerUnavailable("timeout", str(exc)[:300]) from None
+        except requests.ConnectionError as exc:
+            raise PartnerUnavailable("connection", str(exc)[:300]) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise PartnerUnavailable(f"http-{response.status_code}", response.text[:300])
+        if response.status_code >= 400:
+            raise PartnerRefused(self._error_text(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise PartnerUnavailable("bad-response", response.text[:300]) from None
+
+    @staticmethod
+    def _error_text(response) -> str:
+        """Open311 errors are [{"code": ..., "description": ...}]."""
+        try:
+            body = response.json()
+            return "; ".join(str(e.get("description", e)) for e in body)[:2000] or \
+                f"HTTP {response.status_code}"
+        except (ValueError, TypeError, AttributeError):
+            return f"HTTP {response.status_code}: {response.text[:500]}"
+
+    def create(self, ref: str, order: dict) -> str:
+        form = {
+            "service_code": order["category"],
+            "lat": order["lat"], "long": order["lon"],
+            "description": order["description"],
+            "attribute[minqing_ref]": ref,
+            "attribute[minqing_case_id]": order["case_id"],
+        }
+        if order.get("address"):
+            form["address_string"] = order["address"]
+        if order.get("resolve_due_at"):
+            form["attribute[minqing_resolve_due_at]"] = order["resolve_due_at"]
+        if order.get("attachments"):
+            # Object keys in our store; media URLs would need presigned links that
+            # outlive the hand-over, which is intake's to give (not done yet).
+            form["attribute[minqing_attachments]"] = ",".join(order["attachments"])
+        if self.api_key:
+            form["api_key"] = self.api_key
+        body = self._call("POST", "requests.json", data=form)
+        answer = body[0] if isinstance(body, list) and body else {}
+        if answer.get("service_request_id"):
+            return str(answer["service_request_id"])
+        if answer.get("token"):
+            # Asynchronous creation (Open311 tokens): resolve it now if we can; if not,
+            # this attempt counts as failed and the next one `find`s it by our ref.
+            remote_id = self._resolve_token(answer["token"])
+            if remote_id:
+                return remote_id
+            raise PartnerUnavailable("token-pending", f"token {answer['token']} not resolved")
+        raise PartnerUnavailable("bad-response", f"no service_request_id in {body!r}"[:300])
+
+    def _resolve_token(self, token: str) -> str | None:
+        body = self._call("GET", f"tokens/{token}.json")
+        answer = body[0] if isinstance(body, list) and body else {}
+        return str(answer["service_request_id"]) if answer.get("service_request_id") else None
+
+    def find(self, ref: str) -> str | None:
+        body = self._call("GET", "requests.json", params={"minqing_ref": ref})
+        for item in body if isinstance(body, list) else []:
+            if item.get("service_request_id"):
+                return str(item["service_request_id"])
+        return None
+
+    def fetch(self, remote_ids: list[str]) -> dict[str, RemoteRequest]:
+        if not remote_ids:
+            return {}
+        body = self._call("GET", "requests.json",
+                          params={"service_request_id": ",".join(remote_ids)})
+        found = {}
+        for item in body if isinstance(body, list) else []:
+            rid = str(item.get("service_request_id", ""))
+            if rid:
+                found[rid] = RemoteRequest(rid, str(item.get("status", "open")).lower(),
+                                           item.get("detail_status"), item.get("status_notes"),
+                                           item.get("minqing_ref"))
+        return found
+
+    def updates_since(self, since: datetime) -> list[RemoteUpdate]:
+        body = self._call("GET", "servicerequestupdates.json",
+                          params={"start_date": since.isoformat()})
+        if isinstance(body, dict):  # some servers wrap the list
+            body = body.get("service_request_updates", [])
+        updates = []
+        for item in body:
+            try:
+                updates.append(RemoteUpdate(str(item["update_id"]),
+                                            str(item["service_request_id"]),
+                                            str(item.get("status", "")),
+                                            item.get("description"),
+                                            _iso(item["updated_datetime"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("%s: skipped a malformed update %r: %r", self.partner, item, exc)
+        return sorted(updates, key=lambda u: (u.updated_at, u.update_id))
+
+
+@dataclass
+class Partner:
+    """What a worker sees as `self.partner`: the adapter, and the process's circuit
+    breaker and backoff for it."""
+
+    adapter: PartnerAdapter
+    breaker: domain.CircuitBreaker
+    backoff: domain.Backoff
+    timeout_s: float
+
+    @property
+    def name(self) -> str:
+        return self.adapter.partner
+
+
+class PartnerLink(DependencyProvider):
+    """Builds the partner adapter from config (PINGAN365_*) once per process, so the
+    circuit breaker's memory outlives a single worker."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        p = config.get("PINGAN365", {})
+        timeout = float(p.get("TIMEOUT_S", 10))
+        self.partner = Partner(
+            adapter=Open311Adapter(PING_AN_365, p["URL"], timeout_s=timeout,
+                                   api_key=p.get("API_KEY") or None,
+                                   jurisdiction_id=p.get("JURISDICTION_ID") or None),
+            breaker=domain.CircuitBreaker(threshold=int(p.get("CIRCUIT_THRESHOLD", 5)),
+                                          cooldown_s=float(p.get("CIRCUIT_COOLDOWN_S", 30))),
+            backoff=domain.Backoff(base_s=float(p.get("BACKOFF_BASE_S", 2)),
+                                   cap_s=float(p.get("BACKOFF_CAP_S", 300))),
+            timeout_s=timeout)
+
+    def get_dependency(self, worker_ctx) -> Partner:
+        return self.partner
