@@ -377,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped")
     elif args.command == "provision":
         start_s3(st)
-        start_simulator(st)
         provision(st)
     else:
         print(json.dumps(status(st), indent=2))

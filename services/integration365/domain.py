@@ -185,6 +185,10 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """Give back a probe that was allowed but not used (there was nothing to send)."""
+        self._probe_at = None
+
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None

@@ -133,6 +133,9 @@ def send_due(db, partner: Partner, now: Now = utcnow,
     # The call just allowed may be the half-open probe: claim one hand-over for it.
     limit = SEND_BATCH if partner.breaker.state is domain.Circuit.CLOSED else 1
     claimed = _claim_due(db, partner, limit, now())
+    if not claimed:
+        partner.breaker.release()  # an unused probe: let the poll or the next tick probe
+        return 0
     sent = 0
     for i, row in enumerate(claimed):
         if i and not partner.breaker.allow():

@@ -188,3 +188,13 @@ def test_a_probe_that_never_reports_is_given_up_after_a_cool_down():
     assert breaker.allow()
     clock.t += 10
     assert breaker.allow()
+
+
+def test_a_probe_given_back_unused_lets_the_next_caller_probe():
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, cooldown_s=10, clock=clock)
+    breaker.record_failure()
+    clock.t += 10
+    assert breaker.allow()
+    breaker.release()
+    assert breaker.allow()
