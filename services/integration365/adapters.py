@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
-from services.integration365 import domain
+from services.integration365 import domain, schemas
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,6 @@ class PartnerAdapter(ABC):
     @abstractmethod
     def updates_since(self, since: datetime) -> list[RemoteUpdate]:
         """Every update the partner published at or after `since`, oldest first."""
-
-
-def _iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class Open311Adapter(PartnerAdapter):
@@ -153,9 +150,9 @@ class Open311Adapter(PartnerAdapter):
         if self.api_key:
             form["api_key"] = self.api_key
         body = self._call("POST", "requests.json", data=form)
-        answer = body[0] if isinstance(body, list) and body else {}
+        answer = self._first(schemas.Open311Answer(), body)
         if answer.get("service_request_id"):
-            return str(answer["service_request_id"])
+            return answer["service_request_id"]
         if answer.get("token"):
             # Asynchronous creation (Open311 tokens): resolve it now if we can; if not,
             # this attempt counts as failed and the next one `find`s it by our ref.
@@ -165,47 +162,57 @@ class Open311Adapter(PartnerAdapter):
             raise PartnerUnavailable("token-pending", f"token {answer['token']} not resolved")
         raise PartnerUnavailable("bad-response", f"no service_request_id in {body!r}"[:300])
 
+    @staticmethod
+    def _first(schema, body) -> dict:
+        """The first item of an Open311 list answer, loaded with `schema`."""
+        if not isinstance(body, list) or not body:
+            raise PartnerUnavailable("bad-response", f"expected a list, got {body!r}"[:300])
+        try:
+            return schema.load(body[0])
+        except ValidationError as exc:
+            raise PartnerUnavailable("bad-response", str(exc.messages)[:300]) from None
+
+    def _items(self, schema, body, what: str) -> list[dict]:
+        """Every well-formed item of a list answer; a malformed one is logged and skipped
+        (one bad record must not hide the others)."""
+        if not isinstance(body, list):
+            raise PartnerUnavailable("bad-response", f"expected a list of {what}")
+        items = []
+        for item in body:
+            try:
+                items.append(schema.load(item))
+            except (ValidationError, TypeError) as exc:
+                log.warning("%s: skipped a malformed %s %r: %s", self.partner, what,
+                            item, getattr(exc, "messages", exc))
+        return items
+
     def _resolve_token(self, token: str) -> str | None:
         body = self._call("GET", f"tokens/{token}.json")
-        answer = body[0] if isinstance(body, list) and body else {}
-        return str(answer["service_request_id"]) if answer.get("service_request_id") else None
+        return self._first(schemas.Open311Answer(), body).get("service_request_id")
 
     def find(self, ref: str) -> str | None:
         body = self._call("GET", "requests.json", params={"minqing_ref": ref})
-        for item in body if isinstance(body, list) else []:
-            if item.get("service_request_id"):
-                return str(item["service_request_id"])
-        return None
+        items = self._items(schemas.Open311Request(), body, "request")
+        return items[0]["service_request_id"] if items else None
 
     def fetch(self, remote_ids: list[str]) -> dict[str, RemoteRequest]:
         if not remote_ids:
             return {}
         body = self._call("GET", "requests.json",
                           params={"service_request_id": ",".join(remote_ids)})
-        found = {}
-        for item in body if isinstance(body, list) else []:
-            rid = str(item.get("service_request_id", ""))
-            if rid:
-                found[rid] = RemoteRequest(rid, str(item.get("status", "open")).lower(),
-                                           item.get("detail_status"), item.get("status_notes"),
-                                           item.get("minqing_ref"))
-        return found
+        return {i["service_request_id"]: RemoteRequest(
+                    i["service_request_id"], i["status"].lower(), i["detail_status"],
+                    i["status_notes"], i["minqing_ref"])
+                for i in self._items(schemas.Open311Request(), body, "request")}
 
     def updates_since(self, since: datetime) -> list[RemoteUpdate]:
         body = self._call("GET", "servicerequestupdates.json",
                           params={"start_date": since.isoformat()})
         if isinstance(body, dict):  # some servers wrap the list
             body = body.get("service_request_updates", [])
-        updates = []
-        for item in body:
-            try:
-                updates.append(RemoteUpdate(str(item["update_id"]),
-                                            str(item["service_request_id"]),
-                                            str(item.get("status", "")),
-                                            item.get("description"),
-                                            _iso(item["updated_datetime"])))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("%s: skipped a malformed update %r: %r", self.partner, item, exc)
+        updates = [RemoteUpdate(i["update_id"], i["service_request_id"], i["status"],
+                                i["description"], i["updated_datetime"])
+                   for i in self._items(schemas.Open311Update(), body, "update")]
         return sorted(updates, key=lambda u: (u.updated_at, u.update_id))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel import faults
 from minqing_kernel.events import Event
-from services.integration365 import domain, models
+from services.integration365 import domain, models, schemas
 from services.integration365.adapters import (
     Partner,
     PartnerRefused,
@@ -48,6 +49,9 @@ MAX_HOLD = timedelta(minutes=10)
 # list it yet.
 RECONCILE_GRACE = timedelta(seconds=5)
 RECONCILE_BATCH = 50
+# Remote updates are remembered this long: far beyond the poll overlap and the hold, so
+# no poll can see one again after it is forgotten.
+UPDATE_RETENTION = timedelta(days=30)
 
 Now = Callable[[], datetime]
 
@@ -78,14 +82,14 @@ def record_handovers(uow, events: Iterable[Event], partners: set[str],
             continue
         at = now()
         row = {"case_id": data["case_id"], "partner": partner, "ref": event.id,
-               "order": domain.work_order(data), "state": State.PENDING.value,
+               "work_order": domain.work_order(data), "state": State.PENDING.value,
                "attempts": 0, "next_attempt_at": at, "correlation_id": event.correlation_id,
                "created_at": at, "updated_at": at}
         stmt = pg.insert(H).values(row)
         stmt = stmt.on_conflict_do_update(
             index_elements=[H.c.case_id],
             set_={"partner": stmt.excluded.partner, "ref": stmt.excluded.ref,
-                  "order": stmt.excluded.order, "state": State.PENDING.value,
+                  "work_order": stmt.excluded.work_order, "state": State.PENDING.value,
                   "remote_id": None, "attempts": 0, "next_attempt_at": at,
                   "last_error": None, "last_update_at": None, "sent_at": None,
                   "correlation_id": stmt.excluded.correlation_id,
@@ -120,7 +124,7 @@ def _claim_due(db, partner: Partner, limit: int, now: datetime) -> list:
         return uow.session.execute(
             sa.update(H).where(H.c.case_id.in_(due.scalar_subquery()))
             .values(attempts=H.c.attempts + 1, next_attempt_at=now + lease, updated_at=now)
-            .returning(H.c.case_id, H.c.ref, H.c.order, H.c.attempts,
+            .returning(H.c.case_id, H.c.ref, H.c.work_order, H.c.attempts,
                        H.c.correlation_id)).all()
 
 
@@ -154,7 +158,7 @@ def _send_one(db, partner: Partner, row, now: Now, rand) -> int:
             remote_id = adapter.find(row.ref)
             how = "found" if remote_id else how
         if remote_id is None:
-            remote_id = adapter.create(row.ref, row.order)
+            remote_id = adapter.create(row.ref, row.work_order)
     except PartnerUnavailable as exc:
         partner.breaker.record_failure()
         PARTNER_CALL_FAILURES.labels(partner.name, "send", exc.reason).inc()
@@ -244,10 +248,10 @@ def poll_updates(db, partner: Partner, now: Now = utcnow) -> int:
     return fresh.applied
 
 
+@dataclass
 class Applied:
-    def __init__(self):
-        self.applied = 0
-        self.unmatched: list[RemoteUpdate] = []
+    applied: int = 0
+    unmatched: list[RemoteUpdate] = field(default_factory=list)
 
 
 def apply_updates(uow, partner: str, updates: list[RemoteUpdate], now: Now = utcnow
@@ -310,6 +314,10 @@ def reconcile(db, partner: Partner, now: Now = utcnow) -> dict[str, int]:
     a work order the partner no longer has is sent again; one it closed without an
     update reaching us is resolved (or rejected) here. Returns the repairs by kind."""
     repairs = {"resent": 0, "closed": 0}
+    with db.unit_of_work() as uow:
+        uow.session.execute(sa.delete(models.remote_updates).where(
+            models.remote_updates.c.partner == partner.name,
+            models.remote_updates.c.seen_at < now() - UPDATE_RETENTION))
     if not partner.breaker.allow():
         return repairs
     with db.unit_of_work() as uow:
@@ -389,8 +397,6 @@ def refresh_gauges(db, partner: Partner, now: Now = utcnow) -> dict[str, int]:
 
 
 def handover_view(uow, case_id: str) -> dict | None:
-    row = uow.session.execute(sa.select(H).where(H.c.case_id == case_id)).mappings().first()
-    if row is None:
-        return None
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
-            if k not in ("correlation_id",)}
+    """The hand-over of a case, for the command center's view of 外部联动."""
+    row = uow.session.execute(sa.select(H).where(H.c.case_id == case_id)).first()
+    return None if row is None else schemas.HandoverView().dump(row)

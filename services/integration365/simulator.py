@@ -44,10 +44,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from services.integration365.schemas import SimulatorKnobs
 
 DEFAULTS = {
     "fail_rate": 0.0,        # share of Open311 calls answered with error_status
@@ -330,9 +333,10 @@ class Simulator:
 
     def on_config(self, request):
         if request.method == "POST":
-            changes = request.get_json(silent=True)
-            if not isinstance(changes, dict) or set(changes) - set(DEFAULTS):
-                return as_json({"error": f"knobs are {sorted(DEFAULTS)}"}, 400)
+            try:
+                changes = SimulatorKnobs().load(request.get_json(silent=True) or {})
+            except ValidationError as exc:
+                return as_json({"error": exc.messages, "knobs": sorted(DEFAULTS)}, 400)
             with self.p.lock:
                 self.p.config.update(changes)
                 self.p.save()

@@ -323,6 +323,26 @@ def test_a_partner_rejection_comes_back_as_external_rejected_with_its_reason(
                         c=case_id) == "rejected"
 
 
+def test_a_work_order_the_partner_refuses_outright_sends_the_case_back(
+        stack, sim, partner_events):
+    # Given 平安365 answers every request with 400 (it read it and will not take it)
+    sim.configure(fail_rate=1.0, error_status=400)
+
+    # When a case is handed over
+    case_id = escalate(stack)
+
+    # Then it comes back rejected with the partner's words, and no work order exists
+    rejected = partner_events.wait_for_type(case_id, REJECTED)
+    sim.configure(fail_rate=0.0)
+    assert "平安365" in rejected.data["reason"]
+    assert rejected.data["remote_id"] is None
+    settle(stack, partner_events)
+    assert sim.work_orders(case_id) == []
+    assert partner_events.types(case_id) == [REJECTED]
+    assert stack.scalar("SELECT state FROM integration365.handovers WHERE case_id = :c",
+                        c=case_id) == "rejected"
+
+
 def test_reconciliation_resolves_a_work_order_the_partner_closed_silently(
         stack, sim, partner_events):
     repairs = stack.metric("integration365", "minqing_reconciliation_repairs_total",

@@ -4,6 +4,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from werkzeug.serving import make_server
 
 from services.integration365.adapters import (
@@ -98,3 +99,30 @@ def test_a_lost_answer_is_unavailable_yet_find_sees_what_it_made(adapter, platfo
 def test_a_partner_that_reads_and_refuses_the_request_is_a_refusal(adapter):
     with pytest.raises(PartnerRefused, match="missing description"):
         adapter.create("ref-8", dict(ORDER, description=""))
+
+
+def test_numeric_ids_are_read_as_strings_and_a_malformed_update_is_skipped(adapter,
+                                                                          monkeypatch):
+    answer = [{"update_id": 7, "service_request_id": 42, "status": "FIXED",
+               "updated_datetime": "2026-11-30T08:00:00+08:00"},
+              {"update_id": 8, "service_request_id": 42, "status": "FIXED",
+               "updated_datetime": "yesterday"}]
+    monkeypatch.setattr(adapter, "_call", lambda *a, **k: answer)
+    (update,) = adapter.updates_since(datetime.now(UTC))
+    assert (update.update_id, update.remote_id) == ("7", "42")
+    assert update.updated_at == datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+
+
+def test_an_answer_to_a_post_without_an_id_or_token_is_not_taken_as_success(adapter,
+                                                                            monkeypatch):
+    monkeypatch.setattr(adapter, "_call", lambda *a, **k: [{"service_notice": "ok"}])
+    with pytest.raises(PartnerUnavailable) as failed:
+        adapter.create("ref-9", ORDER)
+    assert failed.value.reason == "bad-response"
+
+
+def test_the_simulator_refuses_an_unknown_or_out_of_range_knob(platform):
+    admin = platform.url.replace("/open311/v2", "/_sim/config")
+    assert requests.post(admin, json={"fail_rate": 2}, timeout=5).status_code == 400
+    assert requests.post(admin, json={"no_such_knob": 1}, timeout=5).status_code == 400
+    assert requests.post(admin, json={"delay_s": 0.5}, timeout=5).json()["delay_s"] == 0.5

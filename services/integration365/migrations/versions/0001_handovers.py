@@ -21,7 +21,7 @@ def upgrade() -> None:
         sa.Column("partner", sa.String(64), nullable=False),
         sa.Column("ref", sa.String(64), nullable=False, unique=True),
         sa.Column("round", sa.Integer, nullable=False, server_default="1"),
-        sa.Column("order", pg.JSONB, nullable=False),
+        sa.Column("work_order", pg.JSONB, nullable=False),
         sa.Column("state", sa.String(20), nullable=False),
         sa.Column("remote_id", sa.String(200)),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
