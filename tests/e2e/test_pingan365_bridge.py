@@ -386,6 +386,32 @@ def test_reconciliation_sends_again_a_work_order_the_partner_lost(
                         repair="resent") >= 1
 
 
+def test_two_bridges_share_the_hand_overs_without_sending_one_twice(
+        stack, sim, partner_events):
+    # Given a second bridge process beside the first (as two replicas run)
+    st = stack.st
+    port = int(st.env["INTEGRATION365_WEB_ADDRESS"].rsplit(":", 1)[1]) + 100
+    second = stk._spawn("integration365-second", [
+        stk.PYTHON, "-m", "nameko", "run", "--config", "services/integration365/config.yaml",
+        "services.integration365.service:Integration365Service"], st,
+        dict(st.env, INTEGRATION365_WEB_ADDRESS=f"127.0.0.1:{port}"))
+    try:
+        wait_for(lambda: stk.http_ok(f"http://127.0.0.1:{port}/health/ready"), 60,
+                 "the second bridge")
+        # When a burst of cases is handed over
+        cases = [escalate(stack, f"第 {i} 件：区级联动") for i in range(20)]
+
+        # Then each reaches 平安365 exactly once and completes once
+        for case_id in cases:
+            partner_events.wait_for_type(case_id, RESOLVED)
+        for case_id in cases:
+            assert_one_work_order_and_events(stack, sim, partner_events, case_id,
+                                             FULL_JOURNEY)
+    finally:
+        second.kill()
+        second.wait(10)
+
+
 def test_a_repeated_escalation_of_a_live_case_makes_no_second_work_order(
         stack, sim, partner_events):
     # Given a case already with 平安365
