@@ -33,6 +33,7 @@ from services.integration365.metrics import (
     PARTNER_CIRCUIT_OPEN,
     PARTNER_OLDEST_PENDING_SECONDS,
     PARTNER_UPDATES,
+    PARTNER_UPDATES_UNPLACED,
     RECONCILIATION_REPAIRS,
 )
 
@@ -241,6 +242,7 @@ def poll_updates(db, partner: Partner, now: Now = utcnow) -> int:
     partner.breaker.record_success()
     with db.unit_of_work() as uow:
         fresh = apply_updates(uow, partner.name, updates, now)
+        PARTNER_UPDATES_UNPLACED.labels(partner.name).set(len(fresh.unmatched))
         cursor = next_cursor(since, updates, fresh.unmatched, now())
         stmt = pg.insert(models.poll_cursors).values(partner=partner.name, since=cursor)
         uow.session.execute(stmt.on_conflict_do_update(

@@ -27,3 +27,7 @@ RECONCILIATION_REPAIRS = Counter("minqing_reconciliation_repairs_total",
                                  ["partner", "repair"])
 ESCALATIONS_IGNORED = Counter("minqing_escalations_ignored_total",
                               "Escalations not taken on, by reason", ["partner", "reason"])
+PARTNER_UPDATES_UNPLACED = Gauge(
+    "minqing_partner_updates_unplaced",
+    "Updates in the last poll for work orders we do not know (yet): a lost POST answer "
+    "not yet found again, or another client's work order", ["partner"])
