@@ -6,9 +6,10 @@ platforms' usual lingua franca): `POST requests`, `GET requests`, and the widely
 `servicerequestupdates` extension to poll for updates. The simulator
 (`simulator.py`) is the server side of exactly this.
 
-Errors are sorted into two: `PartnerUnavailable` (network, timeout, 5xx, 429: try again
-later, count against the circuit) and `PartnerRefused` (a 4xx: the partner will never
-take this work order as it is; the operator must decide, so it becomes external.rejected).
+Errors are sorted into two: `PartnerUnavailable` (network, timeout, 5xx, and the 4xx that
+are about us rather than the request, e.g. 401/403/429: try again later, count against
+the circuit) and `PartnerRefused` (400, 409, 422 ...: the partner will never take this
+work order as it is; the operator must decide, so it becomes external.rejected).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from services.integration365 import domain, schemas
 log = logging.getLogger(__name__)
 
 PING_AN_365 = "ping_an_365"
+# 4xx answers that say nothing about the work order but about us (credentials, address,
+# rate): retried, and alerting while they last, rather than sending every case back.
+NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 404, 405, 407, 408, 429})
 
 
 class PartnerUnavailable(Exception):
@@ -112,7 +116,7 @@ class Open311Adapter(PartnerAdapter):
             raise PartnerUnavailable("timeout", str(exc)[:300]) from None
         except requests.ConnectionError as exc:
             raise PartnerUnavailable("connection", str(exc)[:300]) from None
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code >= 500 or response.status_code in NOT_ABOUT_THE_REQUEST:
             raise PartnerUnavailable(f"http-{response.status_code}", response.text[:300])
         if response.status_code >= 400:
             raise PartnerRefused(self._error_text(response))

@@ -156,7 +156,11 @@ def _send_one(db, partner: Partner, row, now: Now, rand) -> int:
     try:
         remote_id = None
         if row.attempts > 1:
-            remote_id = adapter.find(row.ref)
+            try:
+                remote_id = adapter.find(row.ref)
+            except PartnerRefused as exc:
+                # Without the look-up a retry could make a second work order: wait.
+                raise PartnerUnavailable("lookup-refused", str(exc)) from None
             how = "found" if remote_id else how
         if remote_id is None:
             remote_id = adapter.create(row.ref, row.work_order)

@@ -79,6 +79,7 @@ def test_updates_since_lists_the_partners_updates_oldest_first(adapter, platform
 @pytest.mark.parametrize("knobs,reason", [
     ({"fail_rate": 1.0, "error_status": 503}, "http-503"),
     ({"fail_rate": 1.0, "error_status": 429}, "http-429"),
+    ({"fail_rate": 1.0, "error_status": 403}, "http-403"),
     ({"down": True}, "connection"),
     ({"delay_s": 1.0}, "timeout"),
 ])
