@@ -53,6 +53,8 @@ RECONCILE_BATCH = 50
 # Remote updates are remembered this long: far beyond the poll overlap and the hold, so
 # no poll can see one again after it is forgotten.
 UPDATE_RETENTION = timedelta(days=30)
+# Failures after which the partner may or may not have acted on the request.
+UNKNOWN_OUTCOME = frozenset({"timeout", "connection", "token-pending"})
 
 Now = Callable[[], datetime]
 
@@ -168,6 +170,10 @@ def _send_one(db, partner: Partner, row, now: Now, rand) -> int:
         partner.breaker.record_failure()
         PARTNER_CALL_FAILURES.labels(partner.name, "send", exc.reason).inc()
         delay = partner.backoff.delay(row.attempts, rand)
+        if exc.reason in UNKNOWN_OUTCOME:
+            # The partner may still be working on the request we gave up on: give it
+            # time to finish before `find` asks whether it made the work order.
+            delay = max(delay, 2 * partner.timeout_s)
         log.warning("sending case %s to %s failed (attempt %d: %s); retrying in %.1fs",
                     row.case_id, partner.name, row.attempts, exc, delay,
                     extra={"correlation_id": row.correlation_id})
