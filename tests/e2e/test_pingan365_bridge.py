@@ -134,7 +134,8 @@ def escalate(stack, description: str = "小区东门外人行道塌陷，需区�
                          "size": 1234}],
         "resolve_due_at": (now + timedelta(hours=72)).isoformat(),
     }
-    event = ev.new_event("dispatch", ev.event_type("case.escalated_external"), case_id, data)
+    event = ev.new_event("dispatch", ev.event_type("case.escalated_external"), case_id, data,
+                         correlation_id=f"escalation-{case_id}")
     publisher = ConfirmingPublisher(stack.st.env["AMQP_URI"])
     try:
         publisher.publish([("dispatch.events", event.type, ev.to_body(event), {})])
@@ -206,6 +207,9 @@ def test_an_escalated_case_reaches_the_partner_once_and_its_updates_resolve_it(
     order = assert_one_work_order_and_events(stack, sim, partner_events, case_id,
                                              FULL_JOURNEY)
     assert resolved.data["result"] == order["status_notes"]
+    # And each carries the escalation's correlation id, for one thread through the logs
+    assert {e.correlation_id for e in partner_events.about(case_id)} == {
+        f"escalation-{case_id}"}
     # And the work order carries what the partner needs and our reference
     assert order["attributes"]["minqing_ref"]
     assert order["description"] == "小区东门外人行道塌陷，需区里协调抢修"
@@ -252,6 +256,27 @@ def test_a_partner_outage_delays_hand_overs_but_loses_and_duplicates_none(
         assert_one_work_order_and_events(stack, sim, partner_events, case_id, FULL_JOURNEY)
     wait_for(lambda: stack.metric("integration365", "minqing_partner_circuit_open",
                                   partner=PARTNER) == 0, 10, "the circuit to close")
+
+
+def test_the_bridge_killed_during_an_outage_sends_its_backlog_once_restarted(
+        stack, sim, partner_events):
+    # Given 平安365 is failing and the bridge holds hand-overs it could not send
+    sim.configure(fail_rate=1.0, error_status=502)
+    cases = [escalate(stack, f"第 {i} 件：停电后的联动") for i in range(3)]
+    wait_for(lambda: stack.scalar(
+        "SELECT count(*) FROM integration365.handovers WHERE case_id = ANY(:c) "
+        "AND state = 'pending' AND attempts > 0", c=cases) == 3, 30, "failed attempts")
+
+    # When the bridge is SIGKILLed, and started again after the partner recovers
+    stack.kill("integration365")
+    sim.configure(fail_rate=0.0)
+    stack.start("integration365")
+
+    # Then every case reaches the partner once and completes once
+    for case_id in cases:
+        partner_events.wait_for_type(case_id, RESOLVED)
+    for case_id in cases:
+        assert_one_work_order_and_events(stack, sim, partner_events, case_id, FULL_JOURNEY)
 
 
 def test_a_lost_answer_to_the_post_does_not_make_a_second_work_order(
