@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|provision>
+# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim>
 #
 # First waits until the broker (AMQP_URI) and PostgreSQL (DB_URI) accept TCP
 # connections, so a service started before them waits instead of crash-looping; gives
@@ -14,7 +14,7 @@ set -eu
 cd "${APP_DIR:-/app}"
 
 usage() {
-    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|provision>" >&2
+    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim>" >&2
     exit 64
 }
 
@@ -102,6 +102,7 @@ case "$1" in
     identity)  run_service identity services.identity.service:IdentityService services/identity/config.yaml IDENTITY_WEB_ADDRESS yes ;;
     dispatch)  run_service dispatch services.dispatch.service:DispatchService services/dispatch/config.yaml DISPATCH_WEB_ADDRESS yes ;;
     intake)    run_service intake   services.intake.service:IntakeService     services/intake/config.yaml   INTAKE_WEB_ADDRESS   yes ;;
+    integration365) run_service integration365 services.integration365.service:Integration365Service services/integration365/config.yaml INTEGRATION365_WEB_ADDRESS yes ;;
     gateway)   run_service gateway  gateway.service:GatewayService            gateway/config.yaml           GATEWAY_WEB_ADDRESS  no ;;
     provision)
         wait_for broker "$AMQP_URI"
@@ -111,6 +112,12 @@ case "$1" in
         fi
         log "provisioning: database, migrations, reference data, broker topology, bucket"
         exec python -m tools.stack provision
+        ;;
+    # The 平安365 simulator, for a laptop's compose stack (never in Kubernetes).
+    pingan365-sim)
+        log "starting the 平安365 simulator on ${PINGAN365_SIM_ADDRESS:-0.0.0.0:8005}"
+        exec python -m services.integration365.simulator \
+            --address "${PINGAN365_SIM_ADDRESS:-0.0.0.0:8005}"
         ;;
     *) usage ;;
 esac

@@ -170,12 +170,21 @@ def stack():
                       # Tests send bursts of reports as one user: the per-user limit is
                       # lifted here, and tightened only by the test of the limit itself
                       # (tests/e2e/test_access_matrix.py restarts the gateway for it).
-                      REPORT_RATE_PER_MIN="100000", REPORT_BURST="100000")
+                      REPORT_RATE_PER_MIN="100000", REPORT_BURST="100000",
+                      # The 平安365 bridge at test speed: fast timers, short timeouts,
+                      # a circuit that opens and half-opens within a test.
+                      INTEGRATION365_SEND_INTERVAL_S="0.2",
+                      INTEGRATION365_POLL_INTERVAL_S="0.3",
+                      INTEGRATION365_RECONCILE_INTERVAL_S="1",
+                      PINGAN365_TIMEOUT_S="1", PINGAN365_CIRCUIT_THRESHOLD="3",
+                      PINGAN365_CIRCUIT_COOLDOWN_S="1", PINGAN365_BACKOFF_BASE_S="0.2",
+                      PINGAN365_BACKOFF_CAP_S="1")
     stk.down(st, include_s3=False)
     shutil.rmtree(st.run_dir / "logs", ignore_errors=True)  # this session's logs only
     stk.drop_database(TEST_DB)
     stk.delete_vhost(TEST_AMQP)
     stk.start_s3(st)
+    stk.start_simulator(st)
     stk.provision(st)
     s = Stack(st)
     emitted, problems = 0, []

@@ -48,6 +48,8 @@ class Svc:
 SERVICES = [
     Svc("identity", "services.identity.service:IdentityService", "services/identity/config.yaml",
         "IDENTITY_WEB_ADDRESS", 8003),
+    Svc("integration365", "services.integration365.service:Integration365Service",
+        "services/integration365/config.yaml", "INTEGRATION365_WEB_ADDRESS", 8004),
     Svc("dispatch", "services.dispatch.service:DispatchService", "services/dispatch/config.yaml",
         "DISPATCH_WEB_ADDRESS", 8002),
     Svc("intake", "services.intake.service:IntakeService", "services/intake/config.yaml",
@@ -56,6 +58,8 @@ SERVICES = [
         "GATEWAY_WEB_ADDRESS", 8000, has_db=False),
 ]
 BY_NAME = {s.name: s for s in SERVICES}
+PARTNER_SIM = "pingan365-sim"  # the 平安365 simulator's process name (pid file, log)
+PARTNER_SIM_PORT = 8005
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Settings:
     run_dir: Path
     env: dict = field(default_factory=dict)
     local_s3: bool = False  # whether this stack runs its own S3 server
+    simulate_partner: bool = False  # whether this stack runs the 平安365 simulator
 
     def url(self, svc: str) -> str:
         return f"http://{self.env[BY_NAME[svc].port_var]}"
@@ -87,11 +92,16 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
         env["JWT_SECRET"] = _persistent_secret(run_dir)
     for svc in SERVICES:
         env.setdefault(svc.port_var, f"127.0.0.1:{svc.port + port_offset}")
+    # 平安365: the simulator stands in for it unless PINGAN365_URL names the real one.
+    env.setdefault("PINGAN365_SIM_ADDRESS", f"127.0.0.1:{PARTNER_SIM_PORT + port_offset}")
+    simulate_partner = not env.get("PINGAN365_URL") and "PINGAN365_URL" not in overrides
+    if simulate_partner:
+        env["PINGAN365_URL"] = f"http://{env['PINGAN365_SIM_ADDRESS']}/open311/v2"
     # psycopg's C wait function blocks eventlet's hub: see STACK-NOTES.md.
     env["PSYCOPG_WAIT_FUNC"] = "wait_select"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(overrides)
-    return Settings(run_dir, env)
+    return Settings(run_dir, env, simulate_partner=simulate_partner)
 
 
 def _persistent_secret(run_dir: Path) -> str:
@@ -154,6 +164,31 @@ def start_s3(st: Settings) -> None:
             f"-admin.port={23646 + off}"]
     _spawn("s3", args, st, env)
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "S3 server")
+
+
+# --- the 平安365 simulator ------------------------------------------------------------
+
+def start_simulator(st: Settings) -> None:
+    """Start the 平安365 simulator (services/integration365/simulator.py) unless
+    PINGAN365_URL names a real platform; its state survives restarts in RUN_DIR."""
+    if not st.simulate_partner:
+        return
+    address = st.env["PINGAN365_SIM_ADDRESS"]
+    if http_ok(f"http://{address}/health"):
+        if _alive_from(st.run_dir / f"{PARTNER_SIM}.pid"):
+            return  # ours, still running
+        raise RuntimeError(f"{address} already answers, but this stack ({st.run_dir}) did "
+                           "not start it: stop it, or set PINGAN365_SIM_ADDRESS")
+    proc = _spawn(PARTNER_SIM, [PYTHON, "-m", "services.integration365.simulator",
+                                "--address", address,
+                                "--state", str(st.run_dir / f"{PARTNER_SIM}.json")], st)
+
+    def ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the 平安365 simulator exited with {proc.returncode}; see "
+                               f"{st.run_dir / 'logs' / (PARTNER_SIM + '.log')}")
+        return http_ok(f"http://{address}/health")
+    wait_until(ready, 30, "the 平安365 simulator")
 
 
 # --- PostgreSQL, RabbitMQ ---------------------------------------------------------
@@ -305,6 +340,7 @@ def _alive(pid: int) -> bool:
 
 def up(st: Settings) -> None:
     start_s3(st)
+    start_simulator(st)
     provision(st)
     for svc in SERVICES:
         stop_pid(st.run_dir / f"{svc.name}.pid")
@@ -312,7 +348,8 @@ def up(st: Settings) -> None:
 
 
 def down(st: Settings, include_s3: bool = True) -> None:
-    names = [svc.name for svc in reversed(SERVICES)] + (["s3"] if include_s3 else [])
+    names = [svc.name for svc in reversed(SERVICES)] + [PARTNER_SIM] + (
+        ["s3"] if include_s3 else [])
     # Signal them all at once, then wait: each takes a few seconds to stop gracefully.
     for name in names:
         stop_pid(st.run_dir / f"{name}.pid", timeout=0, keep_pidfile=True)
@@ -321,8 +358,12 @@ def down(st: Settings, include_s3: bool = True) -> None:
 
 
 def status(st: Settings) -> dict:
-    return {svc.name: "ready" if http_ok(f"{st.url(svc.name)}/health/ready") else "down"
-            for svc in SERVICES}
+    found = {svc.name: "ready" if http_ok(f"{st.url(svc.name)}/health/ready") else "down"
+             for svc in SERVICES}
+    if st.simulate_partner:
+        found[PARTNER_SIM] = ("ready" if http_ok(f"http://{st.env['PINGAN365_SIM_ADDRESS']}"
+                                                 "/health") else "down")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_welcome(st: Settings) -> None:
     ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    sim = f"http://{st.env['PINGAN365_SIM_ADDRESS']}/_sim"
+    partner = (f"   (simulated; knobs: POST {sim}/config, work orders: GET {sim}/requests)"
+               if st.simulate_partner else "")
     logins = ["resident-zhang", "operator-chen", "handler-jinjiang", "leader-jinjiang",
               "admin"]
     print(f"""
@@ -354,6 +398,8 @@ def print_welcome(st: Settings) -> None:
   gateway        {st.gateway}   (OpenAPI: {st.gateway}/v1/openapi.json)
   services       intake {st.url('intake')}, dispatch {st.url('dispatch')}, \
 identity {st.url('identity')}   (/metrics, /health/ready)
+  integration365 {st.url('integration365')}   (the bridge to 平安365)
+  平安365        {st.env['PINGAN365_URL']}{partner}
   S3 (media)     {st.env['S3_ENDPOINT']}  bucket {st.env['S3_BUCKET']}
   logs           {st.run_dir / 'logs'}
 Demo logins (password: {ref['demo_password']}): {', '.join(logins)}
