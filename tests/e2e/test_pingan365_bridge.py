@@ -1,17 +1,15 @@
 """外部联动 end to end: a case handed to 平安365 through the bridge (services/integration365).
 
 The partner is the simulator (services/integration365/simulator.py), run by the test
-stack exactly as `make run` runs it. On this branch dispatch does not emit
-case.escalated_external yet, so `escalate` publishes that event itself, exactly as
-dispatch will (a CloudEvent built with the kernel's envelope, on `dispatch.events`).
-Once dispatch emits it and consumes external.*, `escalate` becomes an operator's
-"escalate_external" action on a real case, and each test can add one assertion on the
-case (e.g. `stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c")` is
-'resolved' or 'returned').
+stack exactly as `make run` runs it. `escalate` files a resident's report through the
+gateway and has an operator hand its case to 平安365 (`escalate_external`), so dispatch
+emits case.escalated_external; dispatch then turns the partner's external.* events into
+the case's next state, which every journey checks at the end.
 
-Each test checks (a) the simulator's records: exactly one work order per case, and
-(b) the external.* events on a queue of our own bound to `integration365.events`:
-each expected type exactly once, in a sensible order, and never again afterwards.
+Each test checks (a) the simulator's records: exactly one work order per case, (b) the
+external.* events on a queue of our own bound to `integration365.events`: each expected
+type exactly once, in a sensible order, and never again afterwards, and (c) the case in
+dispatch: resolved with the partner's result, or returned to the operator.
 """
 from __future__ import annotations
 
@@ -118,10 +116,21 @@ class PartnerEvents:
 
 def escalate(stack, description: str = "小区东门外人行道塌陷，需区里协调抢修",
              case_id: str | None = None) -> str:
-    """Hand a case (a new one by default) to 平安365 as dispatch does
-    (case.escalated_external on dispatch.events, valid against its contract); returns
-    the case id."""
-    case_id = case_id or str(uuid.uuid4())
+    """A resident's report whose case the command center hands to 平安365; returns the
+    case id. With `case_id`, a second case.escalated_external for that case, published
+    as dispatch would (valid against its contract): a repeat the bridge must recognise."""
+    if case_id is None:
+        r = stack.client("resident-zhang").report(category="hazard-facility",
+                                                  description=description,
+                                                  location=IN_SHIBANQIAO)
+        assert r.status_code == 201, r.text
+        report_id = r.json()["id"]
+        case_id = wait_for(lambda: stack.case_for(report_id), what="the case")
+        r = stack.client("operator-chen").post(
+            f"/v1/cases/{case_id}/actions", headers={"X-Request-Id": f"escalation-{case_id}"},
+            json={"action": "escalate_external", "partner": PARTNER, "note": "超出街道处置能力"})
+        assert r.status_code == 200, r.text
+        return case_id
     now = datetime.now(UTC)
     data = {
         "case_id": case_id, "status": "escalated_external", "previous_status": "screening",
@@ -129,9 +138,7 @@ def escalate(stack, description: str = "小区东门外人行道塌陷，需区�
         "report_ids": [str(uuid.uuid4())], "community_id": "shibanqiao", "unit_id": None,
         "actor": {"id": "operator-chen", "role": "operator"}, "note": "超出街道处置能力",
         "at": now.isoformat(), "partner": PARTNER, "description": description,
-        "address": "望江街道石板巷社区", "location": IN_SHIBANQIAO,
-        "attachments": [{"key": f"reports/{uuid.uuid4()}.jpg", "content_type": "image/jpeg",
-                         "size": 1234}],
+        "address": "望江街道石板巷社区", "location": IN_SHIBANQIAO, "attachments": [],
         "resolve_due_at": (now + timedelta(hours=72)).isoformat(),
     }
     event = ev.new_event("dispatch", ev.event_type("case.escalated_external"), case_id, data,
@@ -191,6 +198,13 @@ def assert_one_work_order_and_events(stack, sim, partner_events, case_id: str,
     # and exactly those left through the outbox: nothing was emitted twice
     assert stack.scalar("SELECT count(*) FROM integration365.outbox WHERE subject = :c",
                         c=case_id) == len(expected)
+    # and dispatch moved the case on: resolved with the partner's result, or sent back
+    final = {RESOLVED: "resolved", REJECTED: "returned"}[expected[-1]]
+    wait_for(lambda: stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c",
+                                  c=case_id) == final, 20, f"the case to be {final}")
+    if final == "resolved":
+        assert stack.scalar("SELECT result FROM dispatch.cases WHERE id = :c",
+                            c=case_id) == events[-1].data["result"]
     return orders[0]
 
 
@@ -366,6 +380,11 @@ def test_a_work_order_the_partner_refuses_outright_sends_the_case_back(
     assert partner_events.types(case_id) == [REJECTED]
     assert stack.scalar("SELECT state FROM integration365.handovers WHERE case_id = :c",
                         c=case_id) == "rejected"
+    # and the case is back with the command center, the partner's reason on it
+    wait_for(lambda: stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c",
+                                  c=case_id) == "returned", 20, "the case to come back")
+    assert stack.scalar("SELECT return_reason FROM dispatch.cases WHERE id = :c",
+                        c=case_id) == rejected.data["reason"]
 
 
 def test_reconciliation_resolves_a_work_order_the_partner_closed_silently(
