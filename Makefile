@@ -23,13 +23,17 @@ stop:  ## stop the services and the S3 server that `make run` started
 status:
 	$(PY) -W ignore -m tools.stack status
 
-# Debian's PostGIS for dispatch's spatial queries (no server restart needed), and
+# Debian's PostGIS for dispatch's spatial queries (no server restart needed), shellcheck
+# for the container entrypoint, and
 # Debian's prometheus: promtool checks the alert rules, and a real Prometheus scrapes the
 # services in the tests. Installing it may start a daemon on :9090; the tests start their own.
 system-packages:
 	@test -f /usr/share/postgresql/15/extension/postgis.control || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  postgresql-15-postgis-3 >/dev/null; }
+	@command -v shellcheck >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  shellcheck >/dev/null; }
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
 	  >/dev/null && { pkill -x prometheus || true; }; }
