@@ -138,6 +138,8 @@ case_trail = sa.Table(
     sa.Column("attachments", pg.JSONB, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # Open311's servicerequestupdates reads the trail by time, city-wide.
+    sa.Index("ix_dispatch_case_trail_at", "at"),
 )
 
 # --- supervision (services/dispatch/sla.py, supervision.py) ---------------------------
