@@ -35,6 +35,7 @@ def supervised(stack):
         yield stack
     finally:
         stk.stop_pid(stack.st.run_dir / "dispatch-2.pid")
+        del stack.procs["dispatch-2"]  # stopped on purpose: later tests watch the rest
         stack.restart("dispatch")
 
 
