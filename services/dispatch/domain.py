@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
@@ -309,10 +308,6 @@ class Router:
                           {"id": None, "category": None, "community": None, "unit_id": None,
                            "why_zh": f"没有规则匹配类别 {category}；{where_zh}。",
                            "why_en": f"No rule matches category {category}; {where_en}."})
-
-
-def deadline(start: datetime, hours: float | None) -> datetime | None:
-    return start + timedelta(hours=hours) if hours else None
 
 
 def chain_hash(prev_hash: str, entry: dict) -> str:

@@ -1,4 +1,5 @@
-"""dispatch: cases. Entrypoints only; rules in domain.py, steps in handlers.py."""
+"""dispatch: cases. Entrypoints only: the lifecycle's rules are in domain.py and its steps in
+handlers.py; SLA rules in sla.py and their steps in supervision.py; Open311 reads in open311.py."""
 import logging
 
 from nameko.dependency_providers import Config
@@ -92,11 +93,6 @@ class DispatchService(OpsEndpoints):
     def timeline(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
             return handlers.timeline(uow, REFDATA, actor, case_id)
-
-    @rpc
-    def verify_trail(self, case_id: str) -> dict:
-        with self.db.unit_of_work() as uow:
-            return handlers.verify_trail(uow, case_id)
 
     @rpc
     def list_units(self) -> list[dict]:
