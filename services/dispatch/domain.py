@@ -48,6 +48,12 @@ def _table() -> dict[tuple[str, str], str]:
         (ESCALATED_EXTERNAL, "external_progress"): ESCALATED_EXTERNAL,
         (ESCALATED_EXTERNAL, "external_resolved"): RESOLVED,
         (ESCALATED_EXTERNAL, "external_rejected"): RETURNED,
+        # The partner's events travel on separate queues, so its acceptance or progress
+        # may arrive just after its result: still the partner's word, kept on the trail.
+        (RESOLVED, "external_accepted"): RESOLVED,
+        (RESOLVED, "external_progress"): RESOLVED,
+        (RETURNED, "external_accepted"): RETURNED,
+        (RETURNED, "external_progress"): RETURNED,
         (WISH, "claim_wish"): WISH,                # a volunteer takes it up (trail only)
         (WISH, "fulfil_wish"): RESOLVED,
         (RESOLVED, "close_unanswered"): CLOSED,      # no rating within the wait (supervision)

@@ -344,6 +344,28 @@ def test_external_linkage_hands_the_case_over_and_follows_the_partner(stack, ope
     assert operator.get(f"/v1/cases/{case_id}").json()["status"] == "closed"
 
 
+def test_the_partners_acceptance_arriving_after_its_result_still_reaches_the_trail(
+        stack, operator):
+    # Given a case with 平安365 that the partner has already resolved
+    resident = stack.client("resident-wang")
+    _, case_id = open_case(stack, resident, category="hazard-security", location=IN_JINJIANG,
+                           description="地下车库消防栓无水")
+    act(operator, case_id, action="escalate_external", note="需区平台联动")
+    partner_says(stack, "resolved", case_id, result="已修复消防栓供水（迟到回执测试）")
+    wait_for(lambda: operator.get(f"/v1/cases/{case_id}").json()["status"] == "resolved",
+             what="the case resolved by the partner")
+    # When its acceptance, sent before the result but on another queue, arrives now
+    partner_says(stack, "accepted", case_id, note="迟到的受理回执")
+    # Then it is kept on the trail after the result, and the case stays resolved
+    wait_for(lambda: "迟到的受理回执" in [e["note"] for e in trail(operator, case_id)],
+             what="the late acceptance on the trail")
+    steps = [(e["action"], e["note"]) for e in trail(operator, case_id)]
+    assert steps.index(("external_accepted", "迟到的受理回执")) > steps.index(
+        ("external_resolved", "已修复消防栓供水（迟到回执测试）"))
+    assert operator.get(f"/v1/cases/{case_id}").json()["status"] == "resolved"
+    assert operator.get(f"/v1/cases/{case_id}/trail/verify").json()["valid"]
+
+
 def test_a_partner_rejection_returns_the_case_with_its_reason(stack, operator):
     resident = stack.client("resident-wang")
     _, case_id = open_case(stack, resident, category="hazard-security",

@@ -56,6 +56,10 @@ EXPECTED_TRANSITIONS = {
     (ESCALATED_EXTERNAL, "external_progress"): ESCALATED_EXTERNAL,
     (ESCALATED_EXTERNAL, "external_resolved"): RESOLVED,
     (ESCALATED_EXTERNAL, "external_rejected"): RETURNED,
+    (RESOLVED, "external_accepted"): RESOLVED,   # the partner's word arriving late
+    (RESOLVED, "external_progress"): RESOLVED,
+    (RETURNED, "external_accepted"): RETURNED,
+    (RETURNED, "external_progress"): RETURNED,
     (ESCALATED_LEADERSHIP, "decide_project"): RESOLVED,
     (ESCALATED_LEADERSHIP, "decide_no_project"): RESOLVED,
     (WISH, "claim_wish"): WISH,
