@@ -79,8 +79,8 @@ def _clock(row) -> sla.Clock:
 def after_transition(uow, case: dict, previous: str | None, action: str,
                      now: datetime) -> None:
     """Keep the case's running clocks in step with its state: an accept clock while it is
-    assigned to a unit, a resolve clock while accepted; stop the others. On closing,
-    maybe queue a callback."""
+    assigned to a unit, a resolve clock while accepted or with an external partner; stop
+    the others. On closing, maybe queue a callback."""
     s, c = uow.session, models.sla_clocks
     running = {r.kind: r for r in s.execute(sa.select(c).where(
         c.c.case_id == case["id"], c.c.stopped_at.is_(None)).with_for_update()).all()}
@@ -88,6 +88,10 @@ def after_transition(uow, case: dict, previous: str | None, action: str,
     if case["unit_id"] and case["status"] == domain.ASSIGNED and case.get("accept_due_at"):
         wanted[sla.ACCEPT] = case["accept_due_at"]
     if case["unit_id"] and case["status"] == domain.ACCEPTED and case.get("resolve_due_at"):
+        wanted[sla.RESOLVE] = case["resolve_due_at"]
+    # 外部联动: the partner is held to our resolve deadline from the hand-over on.
+    if (case["unit_id"] and case["status"] == domain.ESCALATED_EXTERNAL
+            and case.get("resolve_due_at")):
         wanted[sla.RESOLVE] = case["resolve_due_at"]
     keep = {k for k, r in running.items()
             if wanted.get(k) == r.due_at and r.unit_id == case["unit_id"]}
@@ -120,7 +124,7 @@ def scan(uow, now: datetime | None = None, limit: int = SCAN_BATCH) -> int:
     s, c = uow.session, models.sla_clocks
     rows = s.execute(
         sa.select(c, models.cases.c.category, models.cases.c.priority,
-                  models.units.c.leader_id)
+                  models.units.c.leader_id, models.units.c.kind.label("unit_kind"))
         .join(models.cases, models.cases.c.id == c.c.case_id)
         .outerjoin(models.units, models.units.c.id == c.c.unit_id)
         .where(c.c.stopped_at.is_(None), c.c.next_warning_at <= now)
@@ -153,7 +157,9 @@ def _send_warning(uow, clock_row, rung: sla.Rung, now: datetime) -> bool:
         return False  # another instance sent it first
     zh, en = sla.warning_message(rung.level, clock_row.kind, clock_row.due_at,
                                  clock_row.case_id, clock_row.category)
-    recipients = [("unit", clock_row.unit_id)]
+    # Nobody of ours works in a partner's unit (平安365): the command center chases it.
+    recipients = [("role", "operator") if clock_row.unit_kind == "external"
+                  else ("unit", clock_row.unit_id)]
     if rung.level in (sla.RED, sla.REMINDER) and clock_row.leader_id:
         recipients.append(("user", clock_row.leader_id))
     if rung.level == sla.RED:

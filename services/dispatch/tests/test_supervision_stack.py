@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from tests.fixtures import PORT_OFFSET, ROOT, wait_for
@@ -129,6 +130,50 @@ def test_each_warning_fires_once_with_two_instances_and_a_restart_between(superv
     assert inbox_kinds(stack.client("leader-jinjiang"), case_id) == []
     # And the open red line is counted for the unit on both instances
     assert stack.metric("dispatch", "minqing_sla_open_red_lines", unit="dept-chengguan") >= 1
+
+
+def simulate_partner(stack, **knobs) -> None:
+    r = requests.post(f"http://{stack.st.env['PINGAN365_SIM_ADDRESS']}/_sim/config",
+                      json=knobs, timeout=5)
+    assert r.status_code == 200, r.text
+
+
+def test_a_partner_late_with_an_external_case_gets_the_command_center_a_red_line(supervised):
+    stack = supervised
+    admin, operator = stack.client("admin"), stack.client("operator-chen")
+    # Given 平安365 takes the work order but does nothing with it
+    simulate_partner(stack, auto_progress=False)
+    [kept] = [p for p in admin.get("/v1/sla/policies", params={"category": "hazard-facility"})
+              .json()["items"] if p["priority"] == "normal"]
+    try:
+        # and a case handed to it with 6 s to resolve (yellow at 3 s)
+        set_policy(admin, "hazard-facility", accept_s=3600, resolve_s=6, yellow_at=0.5)
+        r = stack.client("resident-li").report(category="hazard-facility",
+                                               description="主干道井盖缺失，需区里处置")
+        assert r.status_code == 201, r.text
+        case_id = wait_for(lambda: stack.case_for(r.json()["id"]), what="the case")
+        act(operator, case_id, "escalate_external", note="市政道路归区里管")
+
+        # When the deadline passes with the partner silent
+        wait_for(lambda: ("resolve", 1, "red") in warnings_of(stack, case_id), timeout=30,
+                 what="the partner's red line")
+
+        # Then the command center got the yellow and the red line, and discipline the red
+        assert warnings_of(stack, case_id)[:2] == [("resolve", 0, "yellow"),
+                                                   ("resolve", 1, "red")]
+        assert set(inbox_kinds(operator, case_id)) >= {"yellow_line", "red_line"}
+        assert inbox_kinds(stack.client("discipline-lu"), case_id) == ["red_line"]
+
+        # When the partner finally resolves it, the clock stops
+        simulate_partner(stack, auto_progress=True)
+        wait_for(lambda: stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c",
+                                      c=case_id) == "resolved", 60, "the partner's result")
+        assert stack.scalar("SELECT stopped_by FROM dispatch.sla_clocks WHERE case_id = :c "
+                            "AND kind = 'resolve'", c=case_id) == "external_resolved"
+    finally:
+        simulate_partner(stack, auto_progress=True)
+        set_policy(admin, "hazard-facility", accept_s=kept["accept_hours"] * 3600,
+                   resolve_s=kept["resolve_hours"] * 3600, yellow_at=kept["yellow_at"])
 
 
 def test_the_deadline_follows_the_cases_priority(supervised):
