@@ -12,15 +12,18 @@ from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import CopySource
+from minio.commonconfig import ENABLED, CopySource, Filter
 from minio.datatypes import PostPolicy
 from minio.error import S3Error, ServerError
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from nameko.extensions import DependencyProvider
 
 from minqing_kernel.errors import Unavailable
 
 REGION = "us-east-1"
 MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
+UPLOADS_PREFIX = "uploads/"  # where upload tickets write (services/intake/domain.py)
+UPLOADS_KEPT_DAYS = 1
 
 
 def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Minio:
@@ -118,6 +121,11 @@ class Store:
     def ensure_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):
             self.client.make_bucket(self.bucket)
+        # What phones write under uploads/ is staging: what a report keeps is copied out
+        # when it is attached. An upload nobody attached within a day is not kept.
+        self.client.set_bucket_lifecycle(self.bucket, LifecycleConfig([Rule(
+            ENABLED, rule_filter=Filter(prefix=UPLOADS_PREFIX), rule_id="expire-uploads",
+            expiration=Expiration(days=UPLOADS_KEPT_DAYS))]))
 
 
 class ObjectStore(DependencyProvider):

@@ -232,6 +232,13 @@ def test_someone_elses_upload_cannot_be_attached_to_a_case_action(stack):
         r.text
 
 
+def test_uploads_nobody_attached_are_expired_by_the_store_after_a_day(stack):
+    # Given the provisioned bucket; then uploads/ (staging) expires, attachments/ does not
+    s = store(stack)
+    rules = s.client.get_bucket_lifecycle(s.bucket).rules
+    assert [(r.rule_filter.prefix, r.expiration.days) for r in rules] == [("uploads/", 1)]
+
+
 # --- finding 6: tickets are rate-limited per account (last: restarts the gateway) -------
 
 @pytest.fixture
