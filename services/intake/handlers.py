@@ -66,7 +66,10 @@ def create_upload(db, store, actor: dict, payload: dict) -> dict:
 
 
 def _refused(problem: Problem) -> Problem:
+    # Keys are random, so the line names nobody; a run of attachment-already-used or
+    # -not-yours from one account is someone trying keys that are not theirs.
     ATTACHMENTS_REFUSED.labels(problem.code).inc()
+    log.info("attachment refused (%s): %s", problem.code, problem.detail_en)
     return problem
 
 
