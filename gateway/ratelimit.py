@@ -83,3 +83,27 @@ class ReportRateLimit(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> RateLimiter:
         return self.limiter
+
+
+def too_many_uploads(wait_s: float) -> TooManyRequests:
+    seconds = max(1, math.ceil(wait_s))
+    return TooManyRequests(
+        f"Too many uploads in a short time; try again in {seconds} s.",
+        f"上传过于频繁，请 {seconds} 秒后再试。",
+        code="rate-limited", retry_after_s=seconds)
+
+
+class UploadRateLimit(DependencyProvider):
+    """Upload tickets per user, per process, from UPLOAD_RATE_PER_MIN and UPLOAD_BURST.
+
+    Its own bucket, apart from reports': a report carries up to 9 attachments, so a
+    resident photographing one problem needs a burst of uploads, not of reports; and each
+    ticket costs a row and a signature, which an unthrottled script could pile up."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.limiter = RateLimiter(float(config.get("UPLOAD_RATE_PER_MIN", 60)),
+                                   int(config.get("UPLOAD_BURST", 20)))
+
+    def get_dependency(self, worker_ctx) -> RateLimiter:
+        return self.limiter

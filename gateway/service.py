@@ -16,7 +16,12 @@ from nameko.dependency_providers import Config
 
 from gateway import auth
 from gateway.open311 import Open311Endpoints
-from gateway.ratelimit import ReportRateLimit, too_many_reports
+from gateway.ratelimit import (
+    ReportRateLimit,
+    UploadRateLimit,
+    too_many_reports,
+    too_many_uploads,
+)
 from minqing_kernel.errors import BadRequest, Problem
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
@@ -90,6 +95,7 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")
     report_limit = ReportRateLimit()
+    upload_limit = UploadRateLimit()
 
     def actor(self, request) -> dict:
         return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])
@@ -124,6 +130,9 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
     def create_upload(self, request):
         actor = self.actor(request)
         auth.require_role(actor, *UPLOADERS)
+        wait = self.upload_limit.take(actor["id"])
+        if wait:
+            raise too_many_uploads(wait)
         return json_response(self.intake.create_upload(actor, body(request)), 201)
 
     @http("POST", "/v1/reports")
@@ -171,8 +180,8 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
         if "attachments" in action:
             # The handler's photos are checked like a resident's (present, theirs, really
             # the type they claim) and reach dispatch described, as a report's do.
-            action["attachments"] = self.intake.check_attachments(actor["id"],
-                                                                  action["attachments"])
+            action["attachments"] = self.intake.check_attachments(
+                actor["id"], action["attachments"], f"case:{case_id}")
         return json_response(self.dispatch.act(actor, case_id, action))
 
     @http("GET", "/v1/cases/<string:case_id>/timeline")
@@ -260,7 +269,7 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
         fulfilment = body(request)
         if "attachments" in fulfilment:
             fulfilment["attachments"] = self.intake.check_attachments(
-                actor["id"], fulfilment["attachments"])
+                actor["id"], fulfilment["attachments"], f"wish:{case_id}")
         return json_response(self.dispatch.fulfil_wish(actor, case_id, fulfilment))
 
     # --- supervision (督办): inbox, extensions, callbacks, SLA, report, trail check ------

@@ -11,7 +11,7 @@ from datetime import datetime
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
-from minqing_kernel.errors import Forbidden, Invalid, TooLarge
+from minqing_kernel.errors import Conflict, Forbidden, Invalid, TooLarge
 
 MB = 1024 * 1024
 
@@ -83,14 +83,34 @@ def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
     return rule
 
 
-def upload_key(owner_id: str, content_type: str) -> str:
-    """Objects live under their uploader's prefix, which is how ownership is checked."""
-    ext = MEDIA[content_type][1]
-    return f"uploads/{owner_id}/{uuid.uuid4()}.{ext}"
+# Object keys say nothing about who uploaded (issue #10, finding 1): a key reaches handlers,
+# volunteers and 平安365, so it is random; who owns an upload is a row in intake.uploads.
+# What a phone writes (an upload) and what a report points at (an attachment) are two
+# objects: a presigned POST stays valid for its whole life, so a second write through the
+# same ticket would otherwise change a photo the command center has already accepted. On
+# acceptance intake copies the upload to an attachment key that no ticket can write.
+UPLOAD_PREFIX = "uploads/"
+ATTACHMENT_PREFIX = "attachments/"
+UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.[a-z0-9]{2,5}$")
 
 
-def owns_key(owner_id: str, key: str) -> bool:
-    return key.startswith(f"uploads/{owner_id}/") and ".." not in key
+def upload_key(content_type: str) -> str:
+    """Where a phone may write one upload: random, nothing derived from the uploader."""
+    return f"{UPLOAD_PREFIX}{uuid.uuid4().hex}.{MEDIA[content_type][1]}"
+
+
+def attachment_key(content_type: str) -> str:
+    """Where an accepted attachment lives: random too, and never handed to a ticket."""
+    return f"{ATTACHMENT_PREFIX}{uuid.uuid4().hex}.{MEDIA[content_type][1]}"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What intake issued a ticket for: the key, to whom, and what was declared."""
+    key: str
+    owner_id: str
+    content_type: str
+    size: int
 
 
 def magic_matches(content_type: str, head: bytes) -> bool:
@@ -104,21 +124,61 @@ class Attachment:
     size: int
 
 
-def check_attachment(owner_id: str, key: str, stat, head: bytes | None) -> Attachment:
-    """stat: the object's metadata (None if absent); head: its first bytes."""
-    if not owns_key(owner_id, key):
-        raise Forbidden(f"Attachment {key} was not uploaded by you.",
-                        f"附件 {key} 不是您上传的。", code="attachment-not-yours")
+def not_yours(key: str) -> Forbidden:
+    return Forbidden(f"Attachment {key} was not uploaded by you.",
+                     f"附件 {key} 不是您上传的。", code="attachment-not-yours")
+
+
+def check_upload_owner(owner_id: str, key: str, upload: Upload | None) -> Upload:
+    """The upload behind `key`, if intake issued it to `owner_id`. An unknown key and
+    somebody else's are answered alike, so a key cannot be probed for whose it is."""
+    if upload is None or upload.owner_id != owner_id:
+        raise not_yours(key)
+    return upload
+
+
+def check_single_use(key: str, used_for: str | None, use: str) -> None:
+    """An upload is attached once: to one report, or one case action. The same use again
+    (a resent submission) is not a second use."""
+    if used_for is not None and used_for != use:
+        raise already_used(key)
+
+
+def already_used(key: str) -> Conflict:
+    return Conflict(f"Attachment {key} is already attached elsewhere; upload the file "
+                    "again to attach it here.",
+                    f"附件 {key} 已被使用，如需在此附上请重新上传。",
+                    code="attachment-already-used")
+
+
+def missing(key: str) -> Invalid:
+    return Invalid(f"Attachment {key} has not been uploaded; upload it to the URL from "
+                   "POST /v1/uploads first.",
+                   f"附件 {key} 尚未上传，请先通过 POST /v1/uploads 返回的地址上传。",
+                   code="attachment-missing")
+
+
+def check_attachment(upload: Upload, key: str, stat, head: bytes | None) -> Attachment:
+    """The accepted copy at `key` of `upload`: stat is its metadata (None if absent), head
+    its first bytes. It must be what the ticket declared, whatever the store enforced:
+    the same content type, no larger than declared, and bytes that are that type."""
     if stat is None:
-        raise Invalid(f"Attachment {key} has not been uploaded; upload it to the URL from "
-                      "POST /v1/uploads first.",
-                      f"附件 {key} 尚未上传，请先通过 POST /v1/uploads 返回的地址上传。",
-                      code="attachment-missing")
+        raise missing(upload.key)
     content_type = (stat.content_type or "").split(";")[0].strip().lower()
+    if content_type != upload.content_type:
+        raise Invalid(f"Attachment {upload.key} was declared as {upload.content_type} but "
+                      f"stored as {content_type or 'no type'}.",
+                      f"附件 {upload.key} 申请时为 {upload.content_type} 类型，上传的却是 "
+                      f"{content_type or '未知类型'}。", code="attachment-wrong-type")
+    if stat.size > upload.size:
+        raise TooLarge(f"Attachment {upload.key} is {stat.size} bytes, more than the "
+                       f"{upload.size} declared for it.",
+                       f"附件 {upload.key} 大小为 {stat.size} 字节，超过申请时声明的 "
+                       f"{upload.size} 字节。", code="attachment-too-large")
     media_rule(content_type, stat.size)
     if head is None or not magic_matches(content_type, head):
-        raise Invalid(f"Attachment {key} is not really {content_type}.",
-                      f"附件 {key} 的内容与类型 {content_type} 不符。",
+        raise Invalid(f"Attachment {upload.key} is not really {content_type}.",
+                      f"附件 {upload.key} 的内容与类型 {content_type} 不符。",
                       code="attachment-wrong-type")
     return Attachment(key, content_type, stat.size)
 

@@ -12,7 +12,12 @@ from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, valida
 from minqing_kernel.events import Event, EventRejected
 from minqing_kernel.pagination import clamp_limit, decode_cursor, page
 from services.intake import domain, models, schemas
-from services.intake.metrics import PARTNER_REPORTS, REPORTS_SUBMITTED
+from services.intake.metrics import (
+    ATTACHMENTS_REFUSED,
+    PARTNER_REPORTS,
+    REPORTS_SUBMITTED,
+    UPLOADS_ISSUED,
+)
 
 log = logging.getLogger(__name__)
 UPLOAD_URL_TTL = timedelta(minutes=15)
@@ -39,26 +44,122 @@ class Catalogue:
         return self
 
 
-def create_upload(store, actor: dict, payload: dict) -> dict:
+def create_upload(db, store, actor: dict, payload: dict) -> dict:
+    """A ticket to upload one file: a presigned POST bound to a random key, the declared
+    content type and at most the declared size, for UPLOAD_URL_TTL. The row in
+    intake.uploads is what says whose the key is."""
     request = validated(schemas.UploadRequest(), payload, "upload request", "上传请求")
-    kind, _, limit = domain.media_rule(request["content_type"], request["size"])
+    content_type, size = request["content_type"], request["size"]
+    kind, _, _ = domain.media_rule(content_type, size)
     store.check_reachable()
-    key = domain.upload_key(actor["id"], request["content_type"])
-    return {"object_key": key, "upload_url": store.presigned_put(key, UPLOAD_URL_TTL),
-            "method": "PUT", "headers": {"Content-Type": request["content_type"]},
-            "kind": kind, "max_size": limit,
+    key = domain.upload_key(content_type)
+    url, fields = store.presigned_post(key, content_type, size, UPLOAD_URL_TTL)
+    now = datetime.now(UTC)
+    with db.unit_of_work() as uow:
+        uow.session.execute(sa.insert(models.uploads).values(
+            key=key, owner_id=actor["id"], content_type=content_type, size=size,
+            issued_at=now, expires_at=now + UPLOAD_URL_TTL))
+    UPLOADS_ISSUED.labels(kind).inc()
+    return {"object_key": key, "upload_url": url, "method": "POST", "fields": fields,
+            "file_field": "file", "kind": kind, "max_size": size,
             "expires_in": int(UPLOAD_URL_TTL.total_seconds())}
 
 
-def check_attachments(store, owner_id: str, keys: list[str]) -> list[domain.Attachment]:
+def _refused(problem: Problem) -> Problem:
+    # Keys are random, so the line names nobody; a run of attachment-already-used or
+    # -not-yours from one account is someone trying keys that are not theirs.
+    ATTACHMENTS_REFUSED.labels(problem.code).inc()
+    log.info("attachment refused (%s): %s", problem.code, problem.detail_en)
+    return problem
+
+
+def accept_attachments(db, store, owner_id: str, keys: list[str],
+                       use: str) -> tuple[list[domain.Attachment], list[dict]]:
+    """Accept `owner_id`'s uploads for one `use` (report:<id>, case:<id>, ...): each is
+    copied to an attachment key no ticket can write, and that copy is checked against
+    what was declared. Returns the attachments, and the rows that record the new ones
+    (to be inserted by the caller, with whatever uses them). An upload accepted for this
+    use before (a resent request) is answered with the same attachment, not copied again."""
     keys = validated(schemas.AttachmentKeys(), {"keys": keys},
                      "attachment list", "附件列表")["keys"]
-    checked = []
-    for key in dict.fromkeys(keys):  # a key listed twice is one attachment
-        stat = store.stat(key) if domain.owns_key(owner_id, key) else None
-        head = store.head_bytes(key) if stat is not None and stat.size else None
-        checked.append(domain.check_attachment(owner_id, key, stat, head))
-    return checked
+    keys = list(dict.fromkeys(keys))  # a key listed twice is one attachment
+    if not keys:
+        return [], []
+    u, a = models.uploads, models.attachments
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            sa.select(u, a.c.key.label("attachment_key"), a.c.used_for,
+                      a.c.size.label("accepted_size"))
+            .select_from(u.outerjoin(a, a.c.upload_key == u.c.key))
+            .where(u.c.key.in_(keys))).all()
+    by_key = {row.key: row for row in found}
+    accepted, new_rows = [], []
+    try:
+        for key in keys:
+            row = by_key.get(key)
+            try:
+                upload = domain.check_upload_owner(owner_id, key, row and domain.Upload(
+                    row.key, row.owner_id, row.content_type, row.size))
+                domain.check_single_use(key, row.used_for, use)
+            except Problem as problem:
+                raise _refused(problem) from None
+            if row.used_for is not None:
+                accepted.append(domain.Attachment(row.attachment_key, row.content_type,
+                                                  row.accepted_size))
+                continue
+            attachment, record = _accept_copy(store, upload, use)
+            accepted.append(attachment)
+            new_rows.append(record)
+    except BaseException:
+        discard_copies(store, new_rows)
+        raise
+    return accepted, new_rows
+
+
+def _accept_copy(store, upload: domain.Upload, use: str) -> tuple[domain.Attachment, dict]:
+    """Copy first, then check the copy: what is checked is exactly what is kept, whatever
+    is written to the upload key meanwhile."""
+    key = domain.attachment_key(upload.content_type)
+    if not store.copy(upload.key, key):
+        raise _refused(domain.missing(upload.key))
+    stat = store.stat(key)
+    head = store.head_bytes(key) if stat is not None and stat.size else None
+    try:
+        attachment = domain.check_attachment(upload, key, stat, head)
+    except Problem as problem:
+        store.remove(key)
+        raise _refused(problem) from None
+    return attachment, {"key": key, "upload_key": upload.key, "used_for": use,
+                        "content_type": attachment.content_type, "size": attachment.size,
+                        "etag": getattr(stat, "etag", None), "accepted_at": datetime.now(UTC)}
+
+
+def discard_copies(store, rows: list[dict]) -> None:
+    """Copies made for a use that did not happen (refused, or a repeat): nobody points at
+    them. Best effort: a leftover is an unreferenced object, not a leak of anything."""
+    for row in rows:
+        try:
+            store.remove(row["key"])
+        except Problem:
+            log.warning("could not remove unused attachment copy %s; it is unreferenced",
+                        row["key"])
+
+
+def check_attachments(db, store, owner_id: str, keys: list[str],
+                      use: str | None = None) -> list[domain.Attachment]:
+    """For other services' attachments (a handler's result photos, a volunteer's): the
+    same checks as a report's, and the upload is used up by `use` at once. Without a
+    `use`, every call is a use of its own (a repeat is refused)."""
+    use = (use or f"once:{uuid.uuid4()}")[:100]  # the column's width; a longer id is no case
+    accepted, rows = accept_attachments(db, store, owner_id, keys, use)
+    if rows:
+        try:
+            with db.unit_of_work() as uow:
+                uow.session.execute(sa.insert(models.attachments), rows)
+        except sa.exc.IntegrityError:
+            discard_copies(store, rows)
+            raise _refused(domain.already_used(rows[0]["upload_key"])) from None
+    return accepted
 
 
 def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
@@ -74,10 +175,12 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     attributes = domain.check_attributes(cat.categories[request["category"]].attributes or [],
                                          request.get("attributes"),
                                          enforce_required=channel in domain.READS_DEFINITIONS)
-    attachments = check_attachments(store, actor["id"], request["attachments"])
+    report_id = _valid_uuid(submission_id) or str(uuid.uuid4())
+    attachments, claims = accept_attachments(db, store, actor["id"], request["attachments"],
+                                             f"report:{report_id}")
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
-        "id": _valid_uuid(submission_id) or str(uuid.uuid4()),
+        "id": report_id,
         "reporter_id": domain.caller_id(phone) if phone else actor["id"],
         "reporter_phone": phone,
         "submitted_by": actor["id"],
@@ -96,10 +199,17 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
         "address": row["address"], "location": {"lat": lat, "lon": lon},
         "attachments": row["attachments"], "submitted_at": row["submitted_at"].isoformat()})
     # The hot path: every report in the city comes through here, so it is group-committed.
+    # The claims on the uploads commit with the report: a report never points at an upload
+    # another report took, and a refused report leaves its uploads free.
     try:
-        db.insert_together([(models.reports, row)], [event])
+        db.insert_together([(models.reports, row)] +
+                           [(models.attachments, claim) for claim in claims], [event])
     except sa.exc.IntegrityError:
-        return _repeated_submission(db, actor, row["id"])
+        discard_copies(store, claims)
+        return _repeated_submission(db, actor, row["id"], claims)
+    except BaseException:
+        discard_copies(store, claims)
+        raise
     REPORTS_SUBMITTED.labels(row["category"], channel).inc()
     log.info("report %s accepted: %s via %s with %d attachments", row["id"], row["category"],
              channel, len(attachments), extra={"report_id": row["id"], "event_id": event.id})
@@ -148,11 +258,14 @@ def _valid_uuid(value: str | None) -> str | None:
         return None
 
 
-def _repeated_submission(db, actor: dict, report_id: str) -> dict:
-    """The same submission again: answer as the first time, change nothing."""
+def _repeated_submission(db, actor: dict, report_id: str, claims: list[dict]) -> dict:
+    """The same submission again: answer as the first time, change nothing. If there is
+    no such report, what collided was a claim: an upload another report took meanwhile."""
     with db.engine.connect() as conn:
         row = conn.execute(sa.select(models.reports).where(
             models.reports.c.id == report_id)).first()
+    if row is None and claims:
+        raise _refused(domain.already_used(claims[0]["upload_key"]))
     if row is None or row.submitted_by != actor["id"]:
         raise Conflict("This submission id is already used.", "该提交编号已被使用。",
                        code="submission-conflict")

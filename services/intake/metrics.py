@@ -6,3 +6,9 @@ PARTNER_REPORTS = Counter("minqing_partner_reports_total",
                           "Reports partner platforms sent over RabbitMQ, by outcome "
                           "(accepted, or the reason they were sent back)",
                           ["partner", "outcome"])
+UPLOADS_ISSUED = Counter("minqing_uploads_issued_total",
+                         "Upload tickets (presigned POST policies) issued, by kind", ["kind"])
+ATTACHMENTS_REFUSED = Counter("minqing_attachments_refused_total",
+                              "Uploads refused as attachments, by reason (the problem's code: "
+                              "attachment-not-yours, -already-used, -missing, -too-large, "
+                              "-wrong-type)", ["reason"])

@@ -44,3 +44,32 @@ reports = sa.Table(
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("attributes", pg.JSONB),  # answers to the category's attributes (Open311)
 )
+
+# Upload tickets (POST /v1/uploads): who may attach the object at `key`, and what was
+# declared for it. The key itself is random and says nothing about the owner.
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("owner_id", sa.String(64), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),  # declared: the most the store takes
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Accepted attachments: the copy of an upload that a report (or a case action) points at.
+# One row per upload at most (unique upload_key): that is what makes a ticket single-use,
+# and it is written in the same transaction as the report, so a report and its claim on
+# the upload exist together or not at all. An upload's state follows: issued (no row
+# here), attached (a row), and its ticket expired after expires_at.
+attachments = sa.Table(
+    "attachments", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("upload_key", sa.String(80), sa.ForeignKey("intake.uploads.key"),
+              nullable=False, unique=True),
+    sa.Column("used_for", sa.String(100), nullable=False),  # report:<id> | case:<id> | ...
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(100)),
+    sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
+)

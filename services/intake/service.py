@@ -35,7 +35,7 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:
-        return handlers.create_upload(self.store, actor, request)
+        return handlers.create_upload(self.db, self.store, actor, request)
 
     @rpc
     def submit_report(self, actor: dict, submission: dict,
@@ -58,9 +58,12 @@ class IntakeService(OpsEndpoints):
         return [handlers.category_view(c) for c in CATALOGUE.fresh(self.db).categories.values()]
 
     @rpc
-    def check_attachments(self, owner_id: str, keys: list[str]) -> list[dict]:
-        """For other services' attachments (a handler's result photos): same checks."""
-        return [a.__dict__ for a in handlers.check_attachments(self.store, owner_id, keys)]
+    def check_attachments(self, owner_id: str, keys: list[str],
+                          use: str | None = None) -> list[dict]:
+        """For other services' attachments (a handler's result photos): same checks, and
+        each upload is used up by `use` (e.g. case:<id>)."""
+        return [a.__dict__ for a in handlers.check_attachments(self.db, self.store, owner_id,
+                                                               keys, use)]
 
     @rpc
     def open311_reports(self, query: dict) -> list[dict]:

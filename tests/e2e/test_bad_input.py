@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.fixtures import IN_SHIBANQIAO, JPEG, wait_for
+from tests.fixtures import IN_SHIBANQIAO, JPEG, post_upload, wait_for
 from tests.tokens import expired, forged, unsigned, wrong_audience
 
 pytestmark = pytest.mark.integration
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
 CJK = re.compile(r"[\u3400-\u9fff]")
 OUT_OF_AREA = {"lat": 30.30, "lon": 120.30}
-WATCHED_TABLES = ("intake.reports", "intake.outbox", "dispatch.cases", "dispatch.case_trail",
-                  "dispatch.outbox")
+WATCHED_TABLES = ("intake.reports", "intake.outbox", "intake.attachments", "dispatch.cases",
+                  "dispatch.case_trail", "dispatch.outbox")
 
 
 def assert_problem(response: requests.Response, status: int, type_: str) -> dict:
@@ -140,8 +140,9 @@ def test_a_report_with_a_too_short_description_names_it(stack, resident):
 # --- attachments ----------------------------------------------------------------------
 
 def test_an_attachment_that_was_never_uploaded_is_refused(stack, resident):
-    # Given a key under her own prefix that nothing was ever PUT to
-    key = f"uploads/{resident.user['id']}/{uuid.uuid4()}.jpg"
+    # Given a ticket she asked for but never sent a file with
+    key = resident.post("/v1/uploads", json={"content_type": "image/jpeg",
+                                             "size": len(JPEG)}).json()["object_key"]
     before = settled_state(stack)
     # When
     r = resident.report(attachments=[key])
@@ -168,15 +169,17 @@ def test_an_upload_declared_too_large_gets_no_url(stack, resident):
     assert state(stack) == before
 
 
-def test_an_upload_larger_than_declared_is_refused_at_submission(stack, resident):
-    # Given a URL asked for a small photo, then 10 MiB + 1 byte of "photo" PUT to it
+def test_an_upload_larger_than_declared_never_reaches_a_report(stack, resident):
+    # Given a ticket asked for a small photo, and 10 MiB + 1 byte of "photo" sent with it
     big = JPEG + b"\0" * (10 * MiB + 1 - len(JPEG))
-    key = resident.upload(big, declared_size=len(JPEG))
+    ticket = resident.post("/v1/uploads", json={"content_type": "image/jpeg",
+                                                "size": len(JPEG)}).json()
+    assert post_upload(ticket, big).status_code == 400  # the store's EntityTooLarge
     before = settled_state(stack)
     # When she submits it
-    r = resident.report(attachments=[key])
-    # Then
-    assert_problem(r, 413, "/problems/attachment-too-large")
+    r = resident.report(attachments=[ticket["object_key"]])
+    # Then there is nothing to attach
+    assert_problem(r, 422, "/problems/attachment-missing")
     assert state(stack) == before
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minqing_kernel.errors import Forbidden, Invalid, TooLarge
+from minqing_kernel.errors import Conflict, Forbidden, Invalid, TooLarge
 from services.intake import domain
-from services.intake.domain import MB, Attachment, ServiceArea
+from services.intake.domain import MB, Attachment, ServiceArea, Upload
 
 REFERENCE = Path(__file__).resolve().parents[3] / "reference" / "wangjiang.yaml"
 SUBDISTRICT = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))["subdistrict"]
@@ -86,68 +86,94 @@ def test_a_png_is_not_a_jpeg():
     assert not domain.magic_matches("image/jpeg", PNG)
 
 
-# --- ownership of uploads ----------------------------------------------------------------
+# --- object keys and ownership of uploads -------------------------------------------------
 
-def test_an_upload_under_ones_own_prefix_is_ones_own():
-    assert domain.owns_key("res-1", domain.upload_key("res-1", "image/jpeg"))
-
-
-def test_an_upload_under_anothers_prefix_is_not():
-    assert not domain.owns_key("res-1", "uploads/res-2/photo.jpg")
+UPLOAD = Upload("uploads/0123456789abcdef0123456789abcdef.jpg", "res-1", "image/jpeg", 2048)
+COPY = "attachments/fedcba9876543210fedcba9876543210.jpg"
 
 
-def test_a_prefix_of_another_id_is_not_ones_own():
-    assert not domain.owns_key("res-1", "uploads/res-10/photo.jpg")
+def test_an_upload_key_is_random_and_carries_no_owner():
+    # the function cannot name an owner: it is not given one
+    first, second = domain.upload_key("image/jpeg"), domain.upload_key("image/jpeg")
+    assert first != second
+    assert domain.UPLOAD_KEY.match(first) and first.endswith(".jpg")
 
 
-def test_a_key_climbing_out_of_ones_prefix_is_not_ones_own():
-    assert not domain.owns_key("res-1", "uploads/res-1/../res-2/photo.jpg")
+def test_an_attachment_key_is_random_and_outside_the_uploads():
+    key = domain.attachment_key("image/png")
+    assert key.startswith(domain.ATTACHMENT_PREFIX) and key.endswith(".png")
+    assert not key.startswith(domain.UPLOAD_PREFIX)
 
 
-def test_a_checked_attachment_is_returned():
-    key = "uploads/res-1/a.jpg"
-    attachment = domain.check_attachment("res-1", key, Stat("image/jpeg", 2048), JPEG)
-    assert attachment == Attachment(key, "image/jpeg", 2048)
+def test_an_upload_issued_to_one_is_theirs():
+    assert domain.check_upload_owner("res-1", UPLOAD.key, UPLOAD) == UPLOAD
+
+
+@pytest.mark.parametrize("owner, upload", [("res-2", UPLOAD), ("res-1", None)])
+def test_someone_elses_upload_and_an_unknown_one_are_refused_alike(owner, upload):
+    with pytest.raises(Forbidden) as raised:
+        domain.check_upload_owner(owner, UPLOAD.key, upload)
+    assert raised.value.code == "attachment-not-yours"
+    assert raised.value.status == 403
+
+
+def test_an_upload_not_used_yet_or_used_for_the_same_thing_may_be_attached():
+    domain.check_single_use(UPLOAD.key, None, "report:1")
+    domain.check_single_use(UPLOAD.key, "report:1", "report:1")
+
+
+def test_an_upload_used_for_one_report_is_refused_for_another():
+    with pytest.raises(Conflict) as raised:
+        domain.check_single_use(UPLOAD.key, "report:1", "report:2")
+    assert raised.value.code == "attachment-already-used"
+    assert raised.value.status == 409
+
+
+def test_a_checked_attachment_is_its_copy():
+    attachment = domain.check_attachment(UPLOAD, COPY, Stat("image/jpeg", 2048), JPEG)
+    assert attachment == Attachment(COPY, "image/jpeg", 2048)
 
 
 def test_the_stored_content_type_is_normalised():
-    attachment = domain.check_attachment("res-1", "uploads/res-1/a.jpg",
+    attachment = domain.check_attachment(UPLOAD, COPY,
                                          Stat("Image/JPEG; charset=binary", 2048), JPEG)
     assert attachment.content_type == "image/jpeg"
 
 
 def test_an_attachment_not_uploaded_is_missing():
     with pytest.raises(Invalid) as raised:
-        domain.check_attachment("res-1", "uploads/res-1/a.jpg", None, None)
+        domain.check_attachment(UPLOAD, COPY, None, None)
     assert raised.value.code == "attachment-missing"
     assert raised.value.status == 422
-
-
-def test_someone_elses_attachment_is_refused():
-    with pytest.raises(Forbidden) as raised:
-        domain.check_attachment("res-1", "uploads/res-2/a.jpg", Stat("image/jpeg", 2048), JPEG)
-    assert raised.value.code == "attachment-not-yours"
-    assert raised.value.status == 403
 
 
 @pytest.mark.parametrize("head", [TEXT, None, b""])
 def test_an_attachment_whose_bytes_do_not_match_its_type_is_refused(head):
     with pytest.raises(Invalid) as raised:
-        domain.check_attachment("res-1", "uploads/res-1/a.jpg", Stat("image/jpeg", 2048), head)
+        domain.check_attachment(UPLOAD, COPY, Stat("image/jpeg", 2048), head)
     assert raised.value.code == "attachment-wrong-type"
 
 
-def test_an_attachment_stored_with_a_disallowed_type_is_refused():
+@pytest.mark.parametrize("stored", ["text/html", "image/png", None])
+def test_an_attachment_stored_as_another_type_than_declared_is_refused(stored):
+    # a store that does not enforce the POST policy's Content-Type is caught here
     with pytest.raises(Invalid) as raised:
-        domain.check_attachment("res-1", "uploads/res-1/a.pdf", Stat("application/pdf", 10),
-                                b"%PDF-1.7")
-    assert raised.value.code == "attachment-type-not-allowed"
+        domain.check_attachment(UPLOAD, COPY, Stat(stored, 2048), JPEG)
+    assert raised.value.code == "attachment-wrong-type"
 
 
-def test_an_attachment_stored_over_the_limit_is_refused():
+def test_an_attachment_larger_than_declared_is_refused():
+    # a store that does not enforce the policy's content-length-range is caught here
     with pytest.raises(TooLarge) as raised:
-        domain.check_attachment("res-1", "uploads/res-1/a.jpg", Stat("image/jpeg", 10 * MB + 1),
-                                JPEG)
+        domain.check_attachment(UPLOAD, COPY, Stat("image/jpeg", 2049), JPEG)
+    assert raised.value.code == "attachment-too-large"
+    assert raised.value.status == 413
+
+
+def test_an_attachment_over_its_kinds_limit_is_refused_whatever_was_declared():
+    declared = Upload(UPLOAD.key, "res-1", "image/jpeg", 20 * MB)
+    with pytest.raises(TooLarge) as raised:
+        domain.check_attachment(declared, COPY, Stat("image/jpeg", 10 * MB + 1), JPEG)
     assert raised.value.code == "attachment-too-large"
 
 

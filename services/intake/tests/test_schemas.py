@@ -8,7 +8,7 @@ from services.intake.schemas import ReportSubmission
 
 VALID = {"category": "hazard-fire", "description": "楼道里堆满了纸箱，有火灾隐患",
          "location": {"lat": 30.2450, "lon": 120.1860}, "address": "近江东园3幢",
-         "attachments": ["uploads/res-1/a.jpg"]}
+         "attachments": ["uploads/0123456789abcdef0123456789abcdef.jpg"]}
 
 
 def load(**changes) -> dict:
@@ -53,12 +53,12 @@ def test_a_description_of_five_characters_is_enough():
 
 
 def test_more_than_nine_attachments_are_refused():
-    keys = [f"uploads/res-1/{i}.jpg" for i in range(10)]
+    keys = [f"uploads/{i:032x}.jpg" for i in range(10)]
     assert "attachments" in errors_of(attachments=keys)
 
 
 def test_nine_attachments_are_fine():
-    keys = [f"uploads/res-1/{i}.jpg" for i in range(9)]
+    keys = [f"uploads/{i:032x}.jpg" for i in range(9)]
     assert load(attachments=keys)["attachments"] == keys
 
 
