@@ -176,12 +176,14 @@ def start_s3(st: Settings) -> None:
     env = dict(st.env, AWS_ACCESS_KEY_ID=st.env["S3_ACCESS_KEY"],
                AWS_SECRET_ACCESS_KEY=st.env["S3_SECRET_KEY"],
                **{name: installation_secret(st.run_dir, name, st.env)
-                  for name in SEAWEEDFS_JWT_KEYS})
+                  for name in SEAWEEDFS_JWT_KEYS},
+               **seaweedfs_tls(st.run_dir))
     weed = Path(PYTHON).parent / "weed"
     # Every port moves with S3_PORT, so a test stack and a dev stack can run side by side.
     # Every port is bound to 127.0.0.1. -disableHttp turns off the master's and the
     # filer's HTTP APIs (unauthenticated uploads, listings, collection deletes): the S3
-    # gateway reaches them over gRPC, and the volume server over HTTP with a signed JWT.
+    # gateway reaches them over gRPC (mutual TLS), and the volume server over HTTP with a
+    # signed JWT.
     ports = seaweedfs_ports(port)
     args = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             *(flag for part, number in ports.items()
@@ -199,6 +201,42 @@ def seaweedfs_ports(s3_port: int) -> dict[str, int]:
     off = s3_port - 8333
     return {"s3": s3_port, "master": 9333 + off, "filer": 8888 + off, "volume": 8080 + off,
             "admin": 9335 + off}
+
+
+def seaweedfs_tls(run_dir: Path) -> dict[str, str]:
+    """The environment that makes every gRPC port of the local S3 server mutual TLS.
+
+    Without it any process on the machine could ask the master for a write token over
+    gRPC and replace an upload. One certificate, made once per installation by a CA
+    whose key is deleted right after (nothing can issue another); SeaweedFS does not
+    check host names, so every part and the clients (`weed shell`) share it."""
+    tls = run_dir / "s3-tls"
+    cert, key, ca = tls / "node.crt", tls / "node.key", tls / "ca.crt"
+    if not cert.exists():
+        if shutil.which("openssl") is None:
+            raise RuntimeError("openssl is missing (apt-get install -y openssl): the local "
+                               "S3 server's gRPC ports need a certificate")
+        tls.mkdir(mode=0o700, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        ca_key = tls / "ca.key"
+        (tls / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                 "extendedKeyUsage=serverAuth,clientAuth\n")
+        for step in (
+            ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "3650",
+             "-subj", "/CN=minqing local S3 CA"],
+            ["req", *ec, "-keyout", key, "-out", tls / "node.csr", "-subj",
+             "/CN=minqing local S3"],
+            ["x509", "-req", "-in", tls / "node.csr", "-CA", ca, "-CAkey", ca_key,
+             "-CAcreateserial", "-out", cert, "-days", "3650", "-extfile", tls / "ext"],
+        ):
+            subprocess.run(["openssl", *map(str, step)], check=True, capture_output=True)
+        for leftover in (ca_key, tls / "node.csr", tls / "ca.srl", tls / "ext"):
+            leftover.unlink(missing_ok=True)
+        key.chmod(0o600)
+    env = {"WEED_GRPC_CA": str(ca)}
+    for part in ("MASTER", "VOLUME", "FILER", "S3", "ADMIN", "WORKER", "CLIENT"):
+        env[f"WEED_GRPC_{part}_CERT"], env[f"WEED_GRPC_{part}_KEY"] = str(cert), str(key)
+    return env
 
 
 def seaweedfs_address(s3_port: int, part: str) -> str:

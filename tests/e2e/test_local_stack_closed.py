@@ -60,15 +60,23 @@ def read_back(stack, bucket: str, key: str) -> bytes:
         response.release_conn()
 
 
+def weed(*args: str, stdin: str = "", certificate: dict | None = None
+         ) -> subprocess.CompletedProcess:
+    """The `weed` command line, as a client of the S3 server's gRPC ports, with the
+    installation's client certificate if given."""
+    binary = Path(sys.executable).parent / "weed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEED_")}
+    return subprocess.run([str(binary), *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, env=env | (certificate or {}))
+
+
 def volume_file_id(stack, bucket: str, key: str) -> str:
     """Where the volume server keeps the object, from the filer's metadata (weed shell
-    asks over gRPC, which -disableHttp leaves to the S3 gateway)."""
-    weed = Path(sys.executable).parent / "weed"
-    done = subprocess.run(
-        [str(weed), "shell", f"-master={address(stack, 'master')}",
-         f"-filer={address(stack, 'filer')}"],
-        input=f"fs.meta.cat /buckets/{bucket}/{key}\n", capture_output=True, text=True,
-        timeout=60)
+    asks over gRPC with the installation's certificate, as the S3 gateway does)."""
+    done = weed("shell", f"-master={address(stack, 'master')}",
+                f"-filer={address(stack, 'filer')}",
+                stdin=f"fs.meta.cat /buckets/{bucket}/{key}\n",
+                certificate=stk.seaweedfs_tls(stack.st.run_dir))
     start, end = done.stdout.find("{"), done.stdout.rfind("}")
     assert start >= 0, done.stdout + done.stderr
     (chunk,) = json.loads(done.stdout[start:end + 1])["chunks"]
@@ -120,6 +128,17 @@ def test_the_master_port_hands_out_no_upload_slot_and_deletes_no_bucket(stack, s
     assert all(status >= 400 for status in statuses), statuses
     assert "fid" not in assign.text
     assert read_back(stack, bucket, key) == PHOTO
+
+
+def test_the_grpc_ports_refuse_a_client_without_the_installations_certificate(stack,
+                                                                             tmp_path):
+    # Given a file someone on the machine wants to slip into the store
+    evil = tmp_path / "evil.html"
+    evil.write_bytes(EVIL)
+    # When they ask the master for a write token and upload it over gRPC
+    done = weed("upload", f"-master={address(stack, 'master')}", str(evil))
+    # Then the master does not talk to them, and nothing was stored
+    assert done.returncode != 0 and '"fid"' not in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("access_key,secret_key", DOCUMENTED_KEYS)
