@@ -188,8 +188,11 @@ def test_every_port_of_the_local_s3_server_is_bound_to_loopback(stack):
 
 
 def test_the_simulators_knobs_refuse_a_caller_without_the_installation_token(stack):
-    # Given the 平安365 simulator this stack started
+    # Given the 平安365 simulator this stack started, up
     admin = f"http://{stack.st.env['PINGAN365_SIM_ADDRESS']}/_sim"
+    up = requests.post(f"{admin}/config", json={"down": False},
+                       headers=stack.sim_admin_headers, timeout=5)
+    assert up.status_code == 200, up.text
     # When a caller without the token takes the partner down, or with a wrong one
     anonymous = requests.post(f"{admin}/config", json={"down": True}, timeout=5)
     wrong = requests.post(f"{admin}/config", json={"down": True}, timeout=5,
