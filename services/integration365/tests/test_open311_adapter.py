@@ -19,11 +19,15 @@ ORDER = {"case_id": "6f1c1c4e-2b7a-4a53-9a4e-3f1d2d0b7c11", "category": "hazard-
          "attachments": ["reports/a.jpg"], "resolve_due_at": "2026-12-01T00:00:00+00:00"}
 
 
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture
 def platform():
     platform = Platform(None)
     platform.config.update(auto_progress=False)
-    server = make_server("127.0.0.1", 0, Simulator(platform), threaded=True)
+    server = make_server("127.0.0.1", 0, Simulator(platform, ADMIN_TOKEN), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     platform.url = f"http://127.0.0.1:{server.server_port}/open311/v2"
@@ -124,6 +128,43 @@ def test_an_answer_to_a_post_without_an_id_or_token_is_not_taken_as_success(adap
 
 def test_the_simulator_refuses_an_unknown_or_out_of_range_knob(platform):
     admin = platform.url.replace("/open311/v2", "/_sim/config")
-    assert requests.post(admin, json={"fail_rate": 2}, timeout=5).status_code == 400
-    assert requests.post(admin, json={"no_such_knob": 1}, timeout=5).status_code == 400
-    assert requests.post(admin, json={"delay_s": 0.5}, timeout=5).json()["delay_s"] == 0.5
+    assert requests.post(admin, json={"fail_rate": 2}, headers=ADMIN,
+                         timeout=5).status_code == 400
+    assert requests.post(admin, json={"no_such_knob": 1}, headers=ADMIN,
+                         timeout=5).status_code == 400
+    assert requests.post(admin, json={"delay_s": 0.5}, headers=ADMIN,
+                         timeout=5).json()["delay_s"] == 0.5
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"},
+                                     {"Authorization": ADMIN_TOKEN}], ids=[
+    "no token", "wrong token", "token without Bearer"])
+def test_the_simulators_knobs_refuse_a_caller_without_the_admin_token(platform, headers):
+    # Given a simulator whose admin API needs its token
+    admin = platform.url.replace("/open311/v2", "/_sim")
+    # When a caller without it tries to take the partner down, or read or reset it
+    down = requests.post(f"{admin}/config", json={"down": True}, headers=headers, timeout=5)
+    read = requests.get(f"{admin}/config", headers=headers, timeout=5)
+    orders = requests.get(f"{admin}/requests", headers=headers, timeout=5)
+    reset = requests.post(f"{admin}/reset", headers=headers, timeout=5)
+    # Then each is refused, and nothing changed
+    assert [r.status_code for r in (down, read, orders, reset)] == [401] * 4
+    assert down.headers["WWW-Authenticate"].startswith("Bearer")
+    assert platform.config["down"] is False
+
+
+def test_a_simulator_started_without_an_admin_token_refuses_every_admin_call():
+    # Given a simulator started without PINGAN365_SIM_TOKEN
+    platform = Platform(None)
+    server = make_server("127.0.0.1", 0, Simulator(platform), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # When anyone, with any token, turns a knob
+        r = requests.post(f"http://127.0.0.1:{server.server_port}/_sim/config",
+                          json={"down": True}, headers={"Authorization": "Bearer "},
+                          timeout=5)
+        # Then it is refused, and the partner is unchanged
+        assert r.status_code == 403
+        assert platform.config["down"] is False
+    finally:
+        server.shutdown()
