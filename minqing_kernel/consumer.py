@@ -16,7 +16,8 @@ again, forever; and it acks a message whose handler failed, which loses it. Here
 - a handler that raises EventRejected says the event can never be handled (a partner's
   report of an unknown category): it is dead-lettered with that reason, not retried.
 
-Events usually come from `<source>.events`; a consumer of another exchange (partner
+Events usually come from `<source>.events`, or `<source>.internal` for an internal type
+(events.exchange_for); a consumer of another exchange (partner
 platforms publish into `partners.inbound`) names it, and may send what it refuses
 somewhere its sender can read (`dead_letter_to`) instead of the service's own DLQ.
 """
@@ -58,7 +59,8 @@ def consumer_queue(service: str, source_service: str, event_type: str, method: s
                    exchange: str | None = None) -> Queue:
     return Queue(
         f"{service}.{method}",
-        exchange=Exchange(exchange or f"{source_service}.events", type="topic", durable=True),
+        exchange=Exchange(exchange or ev.exchange_for(source_service, event_type), type="topic",
+                          durable=True),
         routing_key=event_type,
         durable=True,
         queue_arguments={
@@ -115,7 +117,8 @@ class EventConsumer(Entrypoint):
                  linger_s: float = 0.005, exchange: str | None = None,
                  dead_letter_to: Callable[[object], tuple[str, str] | None] | None = None,
                  **kwargs):
-        """exchange: where the events come from, if not `<source_service>.events`.
+        """exchange: where the events come from, if not the source's exchange for the
+        type (`<source_service>.events`, or `.internal` for an internal type).
         dead_letter_to(message): (exchange, routing key) for a message this consumer
         refuses, or None for the service's dead-letter queue."""
         self.source_service = source_service
