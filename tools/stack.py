@@ -90,6 +90,8 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     env.setdefault("S3_PORT", str(8333 + port_offset))
     if not env.get("JWT_SECRET"):
         env["JWT_SECRET"] = _persistent_secret(run_dir)
+    if not env.get("CALLER_ID_KEY"):  # phone callers' ids: changing it splits a caller's ids
+        env["CALLER_ID_KEY"] = _persistent_secret(run_dir, "caller-id-key")
     for svc in SERVICES:
         env.setdefault(svc.port_var, f"127.0.0.1:{svc.port + port_offset}")
     # 平安365: the simulator stands in for it unless PINGAN365_URL names the real one.
@@ -104,8 +106,8 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     return Settings(run_dir, env, simulate_partner=simulate_partner)
 
 
-def _persistent_secret(run_dir: Path) -> str:
-    path = run_dir / "jwt-secret"
+def _persistent_secret(run_dir: Path, name: str = "jwt-secret") -> str:
+    path = run_dir / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)

@@ -38,7 +38,8 @@ CRD_KINDS = {("monitoring.coreos.com/v1", "PrometheusRule"),
              ("monitoring.coreos.com/v1", "ServiceMonitor")}
 SERVICE_NAMES = {s.name for s in SERVICES}
 NEEDS_HPA = {"gateway", "intake", "dispatch"}
-SECRET_KEYS = {"AMQP_URI", "DB_URI", "S3_ACCESS_KEY", "S3_SECRET_KEY", "JWT_SECRET"}
+SECRET_KEYS = {"AMQP_URI", "DB_URI", "S3_ACCESS_KEY", "S3_SECRET_KEY", "JWT_SECRET",
+               "CALLER_ID_KEY"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
