@@ -40,7 +40,8 @@ class DispatchService(OpsEndpoints):
 
     # The internal twin of report.submitted (intake.internal): it names the reporter, who
     # must be able to follow and rate her case; the public event does not.
-    @consume_event("intake", event_type("report.received"), batch_size=50)
+    @consume_event("intake", event_type("report.received"), batch_size=50,
+                   retired_bindings=(("intake.events", event_type("report.submitted")),))
     def open_case(self, events):
         with self.db.handling("dispatch.open_case", events) as (uow, fresh):
             handlers.open_cases(uow, REFDATA, fresh)

@@ -14,13 +14,17 @@ import hmac
 import json
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from kombu import Connection, Consumer, Exchange, Queue, binding
 
+from minqing_kernel.consumer import declare_topology
+from services.dispatch.service import DispatchService
 from tests.fixtures import wait_for
+from tools.partners import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +35,7 @@ UNIT = "comm-shibanqiao"        # where a report in Shibanqiao is routed
 HANDLER = "handler-shibanqiao"
 LEADER_OF_UNIT = "leader-shibanqiao"
 LEADER_ELSEWHERE = "leader-wujiang"
+SUBMITTED = "cn.minqing.report.submitted.v1"
 
 
 class PublicListener:
@@ -198,3 +203,23 @@ def test_the_handler_reads_the_rating_but_not_the_reporters_comment(stack):
     for reader in (resident, stack.client("operator-chen")):
         assert reader.get(f"/v1/cases/{case_id}").json()["feedback"] == COMMENT
         assert COMMENT in reader.get(f"/v1/cases/{case_id}/timeline").text
+
+
+def test_provisioning_unbinds_dispatch_from_the_public_report_event_it_used_to_consume(stack):
+    # Given a broker provisioned before the reporter moved to the internal event:
+    # dispatch.open_case bound to report.submitted on intake.events too
+    amqp_uri = stack.st.env["AMQP_URI"]
+    broker = Broker.from_uri(amqp_uri)
+    path = (f"bindings/{quote(broker.vhost, safe='')}/e/intake.events/q/dispatch.open_case")
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare("intake.events", "topic", durable=True, auto_delete=False)
+        channel.queue_bind("dispatch.open_case", "intake.events", SUBMITTED)
+    assert [b["routing_key"] for b in broker.call("GET", path).json()] == [SUBMITTED]
+    # When provisioning declares dispatch's queues again
+    declare_topology(DispatchService, amqp_uri)
+    # Then the public binding is gone (its events would only be dead-lettered there),
+    # and the queue is bound to the internal event
+    assert broker.call("GET", path).json() == []
+    internal = broker.call("GET", path.replace("intake.events", "intake.internal")).json()
+    assert [b["routing_key"] for b in internal] == ["cn.minqing.report.received.v1"]
