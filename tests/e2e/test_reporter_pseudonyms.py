@@ -17,6 +17,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from kombu import Connection, Consumer, Exchange, Queue, binding
@@ -24,6 +25,7 @@ from kombu import Connection, Consumer, Exchange, Queue, binding
 from minqing_kernel.consumer import declare_topology
 from services.dispatch.service import DispatchService
 from tests.fixtures import wait_for
+from tools import rekey_callers
 from tools.partners import Broker
 
 pytestmark = pytest.mark.integration
@@ -223,3 +225,29 @@ def test_provisioning_unbinds_dispatch_from_the_public_report_event_it_used_to_c
     assert broker.call("GET", path).json() == []
     internal = broker.call("GET", path.replace("intake.events", "intake.internal")).json()
     assert [b["routing_key"] for b in internal] == ["cn.minqing.report.received.v1"]
+
+
+def test_a_caller_with_an_unkeyed_id_from_before_gets_the_keyed_one_in_intake_and_dispatch(
+        stack):
+    # Given a phone report whose caller still has the old, unkeyed id (in intake, and in
+    # dispatch's copy on her case), as reports made before the key have
+    operator = stack.client("operator-chen")
+    phone = "13700001234"
+    report_id, case_id = submitted(stack, operator, channel="phone", caller_phone=phone,
+                                   description="来电反映：电梯故障")
+    legacy = "caller-" + hashlib.sha256(f"minqing-caller:{phone}".encode()).hexdigest()[:16]
+    keyed = caller_id(stack.st.env["CALLER_ID_KEY"], phone)
+    with stack.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE intake.reports SET reporter_id = :l WHERE id = :i"),
+                     {"l": legacy, "i": report_id})
+        conn.execute(sa.text("UPDATE dispatch.cases SET reporter_ids = ARRAY[:l]::varchar[] "
+                             "WHERE id = :c"), {"l": legacy, "c": case_id})
+    # When the caller ids are rekeyed under the installation's key
+    assert rekey_callers.rekey(stack.engine, stack.st.env["CALLER_ID_KEY"].encode()) >= 1
+    # Then both places hold the keyed id, and nothing holds the old one
+    assert operator.get(f"/v1/reports/{report_id}").json()["reporter_id"] == keyed
+    assert operator.get(f"/v1/cases/{case_id}").json()["reporter_ids"] == [keyed]
+    assert stack.scalar("SELECT count(*) FROM intake.reports WHERE reporter_id = :l",
+                        l=legacy) == 0
+    # And a second run finds nothing left to do
+    assert rekey_callers.rekey(stack.engine, stack.st.env["CALLER_ID_KEY"].encode()) == 0
