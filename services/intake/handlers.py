@@ -189,6 +189,9 @@ def get_report(uow, actor: dict, report_id: str, cases_led: CasesLed) -> dict:
                                                                   row.submitted_by)
            and row.id in cases_led(actor, [row.id]))
     if not domain.can_read_report(actor, row.reporter_id, row.submitted_by, led):
+        if domain.is_scoped_leader(actor):
+            raise Forbidden("This report's case is not handled in a unit you lead.",
+                            "这条爆料的案卷不在您分管的单位办理，您无权查看。")
         # Not 404: the resident should know the id is right but not theirs to read.
         raise Forbidden("This report belongs to someone else.", "这条爆料属于其他人，您无权查看。")
     return schemas.ReportView().dump(row)
