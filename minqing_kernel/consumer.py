@@ -16,7 +16,8 @@ again, forever; and it acks a message whose handler failed, which loses it. Here
 - a handler that raises EventRejected says the event can never be handled (a partner's
   report of an unknown category): it is dead-lettered with that reason, not retried.
 
-Events usually come from `<source>.events`; a consumer of another exchange (partner
+Events usually come from `<source>.events`, or `<source>.internal` for an internal type
+(events.exchange_for); a consumer of another exchange (partner
 platforms publish into `partners.inbound`) names it, and may send what it refuses
 somewhere its sender can read (`dead_letter_to`) instead of the service's own DLQ.
 """
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import amqp
 import eventlet
 from kombu import Exchange, Queue
 from nameko.containers import ContainerBeingKilled
@@ -58,7 +60,8 @@ def consumer_queue(service: str, source_service: str, event_type: str, method: s
                    exchange: str | None = None) -> Queue:
     return Queue(
         f"{service}.{method}",
-        exchange=Exchange(exchange or f"{source_service}.events", type="topic", durable=True),
+        exchange=Exchange(exchange or ev.exchange_for(source_service, event_type), type="topic",
+                          durable=True),
         routing_key=event_type,
         durable=True,
         queue_arguments={
@@ -114,13 +117,19 @@ class EventConsumer(Entrypoint):
     def __init__(self, source_service: str, event_type: str, batch_size: int = 1,
                  linger_s: float = 0.005, exchange: str | None = None,
                  dead_letter_to: Callable[[object], tuple[str, str] | None] | None = None,
+                 retired_bindings: tuple[tuple[str, str], ...] = (),
                  **kwargs):
-        """exchange: where the events come from, if not `<source_service>.events`.
+        """exchange: where the events come from, if not the source's exchange for the
+        type (`<source_service>.events`, or `.internal` for an internal type).
         dead_letter_to(message): (exchange, routing key) for a message this consumer
-        refuses, or None for the service's dead-letter queue."""
+        refuses, or None for the service's dead-letter queue.
+        retired_bindings: (exchange, routing key) this consumer's queue was bound to by an
+        earlier version (a consumer moved to an internal event); provisioning removes
+        them, or every such event would now reach the queue and be dead-lettered."""
         self.source_service = source_service
         self.event_type = event_type
         self.exchange = exchange
+        self.retired_bindings = tuple(retired_bindings)
         self.dead_letter_to = dead_letter_to
         self.batch_size = batch_size
         self.linger_s = linger_s
@@ -282,4 +291,22 @@ def declare_topology(service_cls: type, amqp_uri: str) -> list[str]:
                                            entrypoint.event_type, name, entrypoint.exchange)
                     queue(channel).declare()
                     declared.append(queue.name)
+                    for exchange, routing_key in entrypoint.retired_bindings:
+                        _unbind(conn, queue.name, exchange, routing_key)
     return declared
+
+
+def _unbind(conn, queue: str, exchange: str, routing_key: str) -> None:
+    """Remove a binding if it is there (unbinding is idempotent); an exchange that was
+    never declared (a new installation) closes the channel with NOT_FOUND: nothing to do."""
+    channel = conn.channel()
+    try:
+        channel.queue_unbind(queue, exchange, routing_key)
+        log.info("removed the retired binding %s -> %s (%s)", exchange, queue, routing_key)
+    except amqp.exceptions.NotFound:
+        pass
+    finally:
+        try:
+            channel.close()
+        except Exception:  # closed by the broker already
+            pass

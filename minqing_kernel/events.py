@@ -4,6 +4,16 @@ Every event is built and read here, with the CloudEvents SDK, so that an outside
 consumer holding only that SDK reads exactly what we write. The `data` of every type is
 validated against `contracts/events/<type>.json` when it is emitted and again when it is
 consumed: a producer bug fails in the producer's transaction, not in someone's queue.
+
+Audiences. A type's schema in `contracts/events/` is public: it goes to the emitting
+service's `<service>.events` exchange, which partner platforms may bind to, so its data
+must never name a reporter (ARCHITECTURE: "Reporters stay hidden"). A type whose schema
+is in `contracts/events/internal/` is internal: the outbox relay publishes it to
+`<service>.internal` and `@consume_event` binds to that exchange, which no partner's
+broker user may read (tools/partners.py grants only the `*.events` exchanges); it is left
+out of the partner contract (contracts/asyncapi.yaml). That is the one way for a service
+to hand another service who reported something: emit an internal type. The place of the
+schema decides, so nothing else has to be kept in step (no flag on the outbox row).
 """
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ CONTENT_TYPE = "application/cloudevents+json"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
 MAX_EVENT_BYTES = 256 * 1024
 TYPE_PREFIX = "cn.minqing."
+PUBLIC, INTERNAL = "public", "internal"
 _FORMAT = JSONFormat()
 
 
@@ -73,15 +84,38 @@ class EventRejected(Exception):
 
 
 @cache
+def _schema_path(type_: str) -> tuple[str, Path] | None:
+    """(audience, schema file) of a known type, or None."""
+    events = contracts_dir() / "events"
+    for audience, path in ((PUBLIC, events / f"{type_}.json"),
+                           (INTERNAL, events / INTERNAL / f"{type_}.json")):
+        if path.exists():
+            return audience, path
+    return None
+
+
+@cache
 def _validator(type_: str):
     """A compiled validator for the type's schema. jsonschema-rs, because every report
     is validated three times on its way (emitted, consumed, its case emitted): it is
     ~150x faster than the pure-Python validator and implements the same drafts."""
-    path = contracts_dir() / "events" / f"{type_}.json"
-    if not path.exists():
+    found = _schema_path(type_)
+    if found is None:
         return None
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema = json.loads(found[1].read_text(encoding="utf-8"))
     return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+
+def audience(type_: str) -> str:
+    """PUBLIC (partners may read it) or INTERNAL (only our services), by where its schema
+    is; an unknown type counts as public, so its exchange is the one it always was."""
+    found = _schema_path(type_)
+    return found[0] if found else PUBLIC
+
+
+def exchange_for(service: str, type_: str) -> str:
+    """The exchange `service` publishes events of `type_` to, and consumers bind to."""
+    return f"{service}.{INTERNAL if audience(type_) == INTERNAL else 'events'}"
 
 
 def known_type(type_: str) -> bool:

@@ -1,7 +1,8 @@
 """The outbox relay: publishes committed events in batches, with publisher confirms.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED, published to the emitting service's nameko
-events exchange (`<service>.events`, topic, routing key = the CloudEvents type) and
+Rows are claimed with FOR UPDATE SKIP LOCKED, published to the emitting service's
+exchange for their type (`<service>.events`, or `<service>.internal` for an internal
+type: see events.py; topic, routing key = the CloudEvents type) and
 marked published in the same transaction that claimed them. A crash before the mark
 leaves the rows to be published again: consumers are idempotent, so a repeat is
 harmless, and nothing committed is ever lost.
@@ -26,7 +27,7 @@ from kombu import Connection
 
 from minqing_kernel import faults
 from minqing_kernel import metrics as m
-from minqing_kernel.events import CONTENT_TYPE
+from minqing_kernel.events import CONTENT_TYPE, exchange_for
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,6 @@ class OutboxRelay:
         self.engine = engine
         self.outbox = outbox
         self.service = service
-        self.exchange = f"{service}.events"
         self.publisher = ConfirmingPublisher(config["AMQP_URI"])
         self.batch_size = int(config.get("OUTBOX_BATCH_SIZE", BATCH_SIZE))
         self._wakeups: LightQueue = LightQueue(maxsize=1)
@@ -195,7 +195,8 @@ class OutboxRelay:
                 return 0
             faults.point(f"{self.service}.relay.before_publish")
             started = time.perf_counter()
-            self.publisher.publish((self.exchange, r.type, r.body, {}) for r in rows)
+            self.publisher.publish((exchange_for(self.service, r.type), r.type, r.body, {})
+                                   for r in rows)
             m.OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         m.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         m.OUTBOX_LAG_SECONDS.labels(self.service).observe(

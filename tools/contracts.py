@@ -56,7 +56,10 @@ Schema named by each message (`contracts/events/<type>.json`, draft 2020-12).
 
 **Exchanges.** One durable topic exchange per publishing service (`<service>.events`);
 the routing key is the event type, so bind with patterns like `cn.minqing.case.#`.
-Delivery is at least once: deduplicate by the event `id`.
+Delivery is at least once: deduplicate by the event `id`. No event here names who
+reported something (no reporter id, phone or caller id; a reporter's rating has actor
+role `reporter` and id null, and no comment). The services' own `<service>.internal`
+exchanges are not part of this contract and cannot be read by a partner's user.
 
 **Partners.** Each partner platform gets its own RabbitMQ user `{PARTNER_USER_PREFIX}<name>`
 (`make partner NAME=<name>`). It may declare, bind and consume only queues named

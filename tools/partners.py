@@ -17,9 +17,11 @@ write = publish to an exchange or bind *to* a queue, read = consume a queue or b
                `partners.inbound`: it cannot publish to our `*.events` exchanges nor, via
                the default exchange (`amq.default`), into any queue;
     read       its own queues, and our public event exchanges (so it can bind its queues
-               to them). Not `partners.inbound` (it would see the other partners' reports)
-               and not `partners.rejections`: its rejections are routed to
-               `partner.<name>.rejected`, which this tool declares and binds for it.
+               to them). Not `partners.inbound` (it would see the other partners' reports),
+               not `partners.rejections`: its rejections are routed to
+               `partner.<name>.rejected`, which this tool declares and binds for it, and
+               never a service's `<service>.internal` exchange, whose events name who
+               reported something (minqing_kernel/events.py, "Audiences").
 
 Why the management HTTP API and not `rabbitmqctl`: it is how this works wherever the
 broker runs. In Kubernetes the RabbitMQ cluster operator enables it, the topology
@@ -51,7 +53,7 @@ from services.intake.domain import (
 
 # Our exchanges a partner may bind its queues to; contracts/asyncapi.yaml documents each
 # (a test checks that the two lists agree). A new service's events are not public until
-# they are added here on purpose.
+# they are added here on purpose. An `.internal` exchange must never be added.
 PUBLIC_EXCHANGES = ("intake.events", "dispatch.events", "integration365.events")
 
 

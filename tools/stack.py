@@ -65,7 +65,8 @@ PARTNER_SIM_PORT = 8005
 # Generated per installation unless the environment sets them (installation_secret);
 # one line per secret. S3_*: the local S3 server's only credentials (no default keys).
 # PINGAN365_SIM_TOKEN: what the simulator's /_sim admin endpoints require.
-INSTALLATION_SECRETS = ("JWT_SECRET", "S3_ACCESS_KEY", "S3_SECRET_KEY", "PINGAN365_SIM_TOKEN")
+INSTALLATION_SECRETS = ("JWT_SECRET", "S3_ACCESS_KEY", "S3_SECRET_KEY", "PINGAN365_SIM_TOKEN",
+                        "CALLER_ID_KEY")
 # The keys SeaweedFS signs its internal JWTs with (given to the S3 server only): writes
 # and reads on the volume server, writes and reads through the filer. Set, they make
 # both refuse any request that does not come from the S3 gateway (STACK-NOTES.md).

@@ -22,7 +22,7 @@ def body() -> bytes:
         "specversion": "1.0", "id": str(uuid.uuid4()), "type": SUBMITTED,
         "source": "/minqing/intake", "time": "2026-01-01T00:00:00Z",
         "datacontenttype": "application/json",
-        "data": {"report_id": str(uuid.uuid4()), "reporter_id": "r", "channel": "app",
+        "data": {"report_id": str(uuid.uuid4()), "channel": "app",
                  "category": "dispute-noise", "description": "噪音扰民", "address": None,
                  "location": {"lat": 30.2, "lon": 120.1}, "attachments": [],
                  "submitted_at": "2026-01-01T00:00:00+00:00"}}).encode()

@@ -18,7 +18,7 @@ REPORT_ID = "0b9a1f0e-5f1c-4a55-9d4e-2b8f0f6c1a11"
 
 def submitted_data(**overrides) -> dict:
     data = {
-        "report_id": REPORT_ID, "reporter_id": "resident-zhang", "channel": "app",
+        "report_id": REPORT_ID, "channel": "app",
         "category": "dispute-noise", "description": "楼上深夜装修，噪音扰民",
         "address": "始版桥直街 12 号", "location": {"lat": 30.24115, "lon": 120.18708},
         "attachments": [{"key": "uploads/a.jpg", "content_type": "image/jpeg", "size": 2059}],
@@ -139,3 +139,41 @@ def test_from_message_rejects_data_that_violates_the_schema():
     rejected = rejection(ev.CONTENT_TYPE, body)
     assert rejected.reason == "schema-violation"
     assert "channel" in rejected.detail
+
+
+# --- audiences: public events for partners, internal ones for our services only -----------
+
+RECEIVED = ev.event_type("report.received")
+
+
+def test_a_type_whose_schema_is_under_internal_goes_to_the_services_internal_exchange():
+    assert ev.audience(RECEIVED) == ev.INTERNAL
+    assert ev.exchange_for("intake", RECEIVED) == "intake.internal"
+
+
+def test_a_type_whose_schema_is_public_goes_to_the_services_events_exchange():
+    assert ev.audience(SUBMITTED) == ev.PUBLIC
+    assert ev.exchange_for("intake", SUBMITTED) == "intake.events"
+
+
+def test_a_consumer_of_an_internal_type_binds_to_the_internal_exchange():
+    from minqing_kernel.consumer import consumer_queue
+
+    queue = consumer_queue("dispatch", "intake", RECEIVED, "open_case")
+    assert (queue.exchange.name, queue.routing_key) == ("intake.internal", RECEIVED)
+
+
+def test_an_internal_event_is_validated_like_a_public_one():
+    with pytest.raises(ev.EventRejected) as raised:
+        ev.new_event("intake", RECEIVED, REPORT_ID, submitted_data())  # no reporter_id
+    assert raised.value.reason == "schema-violation"
+    event = ev.new_event("intake", RECEIVED, REPORT_ID,
+                         submitted_data(reporter_id="resident-zhang"))
+    assert ev.from_message(ev.CONTENT_TYPE, {}, ev.to_body(event)).data["reporter_id"] == \
+        "resident-zhang"
+
+
+def test_the_public_report_event_refuses_a_reporter():
+    with pytest.raises(ev.EventRejected) as raised:
+        ev.new_event("intake", SUBMITTED, REPORT_ID, submitted_data(reporter_id="resident-zhang"))
+    assert raised.value.reason == "schema-violation"

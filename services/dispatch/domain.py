@@ -198,6 +198,25 @@ def can_view(actor: dict, unit_id: str | None, reporter_ids: list[str],
     return actor["id"] in reporter_ids
 
 
+REPORTER = "reporter"
+
+
+def public_actor(actor: dict, role: str) -> dict:
+    """Who acted, as a public event says it: staff and the system by id, a reporter by
+    her role alone (partners must not learn who reported, ARCHITECTURE.md)."""
+    return {"id": None if role == REPORTER else actor["id"], "role": role}
+
+
+# Who may read a reporter's rating comment: she herself and those who see every case
+# (the command center and discipline, who act on a complaint about a unit). Not the
+# handler, whose work it judges, nor the unit's leader: her own words may identify her.
+READS_RATING_COMMENTS = SEE_ALL
+
+
+def may_read_rating_comment(actor: dict, reporter_ids: list[str]) -> bool:
+    return bool(set(actor["roles"]) & READS_RATING_COMMENTS) or actor["id"] in reporter_ids
+
+
 def visible_reporters(actor: dict, reporter_ids: list[str]) -> list[str]:
     """Who reported a case, as `actor` may see it. Those who read every report (the
     command center, leaders, oversight) see them all; a handler needs the problem, not

@@ -74,11 +74,14 @@ def _uuid_or_404(case_id: str) -> str:
 
 def _case_event(case, previous: str | None, action: str, actor: dict, role: str,
                 note: str | None = None, **extra) -> dict:
+    """The data of a public case.* event. Partners read these: a reporter acting (her
+    rating) is named by her role only, and her words (the comment) stay out."""
     data = {
         "case_id": case["id"], "status": case["status"], "previous_status": previous,
         "action": action, "category": case["category"], "report_ids": case["report_ids"],
         "community_id": case["community_id"], "unit_id": case["unit_id"],
-        "actor": {"id": actor["id"], "role": role}, "note": note,
+        "actor": domain.public_actor(actor, role),
+        "note": None if role == domain.REPORTER else note,
         "at": case["updated_at"].isoformat(),
     }
     data.update(extra)
@@ -362,6 +365,8 @@ def _visible_case(uow, refdata: RefData, actor: dict, case_id: str):
 
 def _case_view(actor: dict, case) -> dict:
     view = schemas.CaseView().dump(case)
+    if not domain.may_read_rating_comment(actor, view["reporter_ids"]):
+        view["feedback"] = None
     view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
     return view
 
@@ -386,6 +391,29 @@ def case_for_report(uow, refdata: RefData, actor: dict, report_id: str) -> dict 
         return get_case(uow, refdata, actor, case_id)
     except Forbidden:
         return None
+
+
+MAX_VISIBILITY_QUERY = 500
+
+
+def reports_visible_to(uow, refdata: RefData, actor: dict, report_ids: list[str]) -> list[str]:
+    """The reports among `report_ids` whose case (after a merge, the case it joined)
+    `actor` may see, as can_view decides: intake's answer to who reads which report."""
+    ids = []
+    for report_id in report_ids[:MAX_VISIBILITY_QUERY]:
+        try:
+            ids.append(str(uuid.UUID(report_id)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    if not ids:
+        return []
+    cr, c = models.case_reports, models.cases
+    stmt = sa.select(cr.c.report_id).join(c, c.c.id == cr.c.case_id) \
+        .where(cr.c.report_id.in_(ids))
+    visible = _visibility_filter(refdata, uow, actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return list(uow.session.execute(stmt).scalars())
 
 
 def _visibility_filter(refdata: RefData, uow, actor: dict):
@@ -425,10 +453,15 @@ def timeline(uow, refdata: RefData, actor: dict, case_id: str) -> dict:
         models.case_trail.c.case_id == row.id).order_by(models.case_trail.c.seq)).all()
     shown = schemas.TrailEntryView(many=True).dump(entries)
     visible = set(domain.visible_reporters(actor, row.reporter_ids))
+    comments = domain.may_read_rating_comment(actor, row.reporter_ids)
     for entry in shown:
-        # A reporter's rating is in the trail under her id: hidden as in the case view.
-        if entry["actor_role"] == "reporter" and entry["actor_id"] not in visible:
-            entry["actor_id"] = None
+        # A reporter's rating is in the trail under her id, with her comment as its note:
+        # both hidden as in the case view (the stored entry stays whole: it is hashed).
+        if entry["actor_role"] == domain.REPORTER:
+            if entry["actor_id"] not in visible:
+                entry["actor_id"] = None
+            if not comments:
+                entry["note"] = None
     return {"case_id": row.id, "status": row.status, "entries": shown}
 
 

@@ -38,7 +38,10 @@ class DispatchService(OpsEndpoints):
     correlation = CorrelationContext()
     supervision_settings = SupervisionSettings()
 
-    @consume_event("intake", event_type("report.submitted"), batch_size=50)
+    # The internal twin of report.submitted (intake.internal): it names the reporter, who
+    # must be able to follow and rate her case; the public event does not.
+    @consume_event("intake", event_type("report.received"), batch_size=50,
+                   retired_bindings=(("intake.events", event_type("report.submitted")),))
     def open_case(self, events):
         with self.db.handling("dispatch.open_case", events) as (uow, fresh):
             handlers.open_cases(uow, REFDATA, fresh)
@@ -78,6 +81,12 @@ class DispatchService(OpsEndpoints):
     def case_for_report(self, actor: dict, report_id: str) -> dict | None:
         with self.db.unit_of_work() as uow:
             return handlers.case_for_report(uow, REFDATA, actor, report_id)
+
+    @rpc
+    def reports_visible_to(self, actor: dict, report_ids: list[str]) -> list[str]:
+        """For intake: which of these reports' cases `actor` may see (a leader's scope)."""
+        with self.db.unit_of_work() as uow:
+            return handlers.reports_visible_to(uow, REFDATA, actor, report_ids)
 
     @rpc
     def act(self, actor: dict, case_id: str, action: dict) -> dict:

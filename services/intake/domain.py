@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import re
 import uuid
@@ -46,8 +47,11 @@ MAGIC = {
 
 KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
 MAX_ATTACHMENTS = 9
-# Who reads every report: the command center, leaders, and the discipline committee (纪工委).
-STAFF_READERS = frozenset({"operator", "admin", "leader", "discipline"})
+# Who reads every report: the command center and the discipline committee (纪工委). A
+# leader reads only the reports whose case is in a unit they lead, which dispatch knows
+# (LEADER_SCOPED: intake asks dispatch, see handlers.get_report).
+STAFF_READERS = frozenset({"operator", "admin", "discipline"})
+LEADER_SCOPED = "leader"
 # A partner platform (role `partner`) submits through the gateway's Open311 server
 # (`open311`, the default) or over RabbitMQ (`partner`).
 CHANNELS_FOR_ROLE = {"resident": ("app",), "operator": ("phone",), "patroller": ("patrol",),
@@ -222,16 +226,32 @@ def channel_for(actor: dict, requested: str | None) -> str:
     return requested
 
 
-def caller_id(phone: str) -> str:
+def caller_id(phone: str, key: bytes) -> str:
     """A phone caller has no account; their reports share an id that does not reveal the
-    number to the units handling them (the number itself stays in intake)."""
-    return "caller-" + hashlib.sha256(f"minqing-caller:{phone}".encode()).hexdigest()[:16]
+    number to anyone who sees the id (the number itself stays in intake).
+
+    A keyed HMAC, not a plain hash: China's mobile numbers are 11 digits with a handful of
+    known prefixes, so any unkeyed hash of one is reversed by trying them all (finding 3
+    of issue #10: 0.6 s). Without the key (CALLER_ID_KEY, per installation) the id says
+    nothing; 128 bits of it keep distinct callers apart."""
+    digest = hmac.new(key, f"minqing-caller:{phone}".encode(), hashlib.sha256).hexdigest()
+    return "caller-" + digest[:32]
 
 
-def can_read_report(actor: dict, reporter_id: str, submitted_by: str) -> bool:
+def can_read_report(actor: dict, reporter_id: str, submitted_by: str,
+                    case_led: bool = False) -> bool:
+    """case_led: dispatch says the report's case is in a unit `actor` leads."""
     if STAFF_READERS & set(actor["roles"]):
         return True
-    return actor["id"] in (reporter_id, submitted_by)
+    if actor["id"] in (reporter_id, submitted_by):
+        return True
+    return case_led and is_scoped_leader(actor)
+
+
+def is_scoped_leader(actor: dict) -> bool:
+    """A leader who is not also a reader of every report: dispatch must be asked."""
+    roles = set(actor["roles"])
+    return LEADER_SCOPED in roles and not STAFF_READERS & roles
 
 
 def partner_name(user_id: str | None) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
 from minqing_kernel.events import Event, EventRejected
-from minqing_kernel.pagination import clamp_limit, decode_cursor, page
+from minqing_kernel.pagination import clamp_limit, decode_cursor, encode_cursor, page
 from services.intake import domain, models, schemas
 from services.intake.metrics import (
     ATTACHMENTS_REFUSED,
@@ -162,8 +163,8 @@ def check_attachments(db, store, owner_id: str, keys: list[str],
     return accepted
 
 
-def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
-                  submission_id: str | None = None) -> dict:
+def submit_report(db, store, catalogue: Catalogue, caller_key: bytes, actor: dict,
+                  payload: dict, submission_id: str | None = None) -> dict:
     """Store a report and emit report.submitted. `submission_id` (the gateway's) makes a
     repeat of the same submission return the first report instead of making another."""
     request = validated(schemas.ReportSubmission(), payload, "report", "爆料")
@@ -181,7 +182,7 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     phone = request.get("caller_phone") if channel == "phone" else None
     row = {
         "id": report_id,
-        "reporter_id": domain.caller_id(phone) if phone else actor["id"],
+        "reporter_id": domain.caller_id(phone, caller_key) if phone else actor["id"],
         "reporter_phone": phone,
         "submitted_by": actor["id"],
         "channel": channel,
@@ -193,17 +194,22 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
         "submitted_at": datetime.now(UTC),
         "attributes": attributes,
     }
-    event = db.new_event("report.submitted", row["id"], {
-        "report_id": row["id"], "reporter_id": row["reporter_id"], "channel": channel,
-        "category": row["category"], "description": row["description"],
-        "address": row["address"], "location": {"lat": lat, "lon": lon},
-        "attachments": row["attachments"], "submitted_at": row["submitted_at"].isoformat()})
+    report = {"report_id": row["id"], "channel": channel,
+              "category": row["category"], "description": row["description"],
+              "address": row["address"], "location": {"lat": lat, "lon": lon},
+              "attachments": row["attachments"],
+              "submitted_at": row["submitted_at"].isoformat()}
+    # Two events, one commit: partners read the public one, which never names the
+    # reporter; dispatch opens the case from the internal one, which does.
+    event = db.new_event("report.submitted", row["id"], report)
+    received = db.new_event("report.received", row["id"],
+                            {**report, "reporter_id": row["reporter_id"]})
     # The hot path: every report in the city comes through here, so it is group-committed.
     # The claims on the uploads commit with the report: a report never points at an upload
     # another report took, and a refused report leaves its uploads free.
     try:
         db.insert_together([(models.reports, row)] +
-                           [(models.attachments, claim) for claim in claims], [event])
+                           [(models.attachments, claim) for claim in claims], [event, received])
     except sa.exc.IntegrityError:
         discard_copies(store, claims)
         return _repeated_submission(db, actor, row["id"], claims)
@@ -216,7 +222,8 @@ def submit_report(db, store, catalogue: Catalogue, actor: dict, payload: dict,
     return schemas.ReportView().dump(row)
 
 
-def accept_partner_report(db, store, catalogue: Catalogue, event: Event) -> dict:
+def accept_partner_report(db, store, catalogue: Catalogue, caller_key: bytes,
+                          event: Event) -> dict:
     """A partner platform's report (partner_report.submitted) becomes a report like any
     other, on the `partner` channel, so report.submitted -> dispatch opens its case.
 
@@ -232,7 +239,8 @@ def accept_partner_report(db, store, catalogue: Catalogue, event: Event) -> dict
     partner = domain.partner_name(event.user_id) or "unknown"
     try:
         actor = domain.partner_actor(event.user_id)
-        report = submit_report(db, store, catalogue, actor, {**event.data, "channel": "partner"},
+        report = submit_report(db, store, catalogue, caller_key, actor,
+                               {**event.data, "channel": "partner"},
                                domain.partner_report_id(event.user_id, event.id))
     except Problem as problem:
         PARTNER_REPORTS.labels(partner, problem.code).inc()
@@ -274,7 +282,14 @@ def _repeated_submission(db, actor: dict, report_id: str, claims: list[dict]) ->
     return schemas.ReportView().dump(row)
 
 
-def get_report(uow, actor: dict, report_id: str) -> dict:
+# cases_led(actor, report_ids) -> the ids among them whose case `actor` may see, from
+# dispatch (which knows units and who leads them); intake asks only for a leader.
+CasesLed = Callable[[dict, list[str]], list[str]]
+LEADER_SCAN_ROWS = 200   # reports read per look at dispatch when a leader lists reports
+LEADER_SCAN_ROUNDS = 5   # at most this many per page: a page may come back short
+
+
+def get_report(uow, actor: dict, report_id: str, cases_led: CasesLed) -> dict:
     try:
         uuid.UUID(report_id)
     except ValueError:
@@ -283,24 +298,62 @@ def get_report(uow, actor: dict, report_id: str) -> dict:
         models.reports.c.id == report_id)).first()
     if row is None:
         raise NotFound(f"No report {report_id}.", f"爆料 {report_id} 不存在。")
-    if not domain.can_read_report(actor, row.reporter_id, row.submitted_by):
+    led = (domain.is_scoped_leader(actor) and actor["id"] not in (row.reporter_id,
+                                                                  row.submitted_by)
+           and row.id in cases_led(actor, [row.id]))
+    if not domain.can_read_report(actor, row.reporter_id, row.submitted_by, led):
+        if domain.is_scoped_leader(actor):
+            raise Forbidden("This report's case is not handled in a unit you lead.",
+                            "这条爆料的案卷不在您分管的单位办理，您无权查看。")
         # Not 404: the resident should know the id is right but not theirs to read.
         raise Forbidden("This report belongs to someone else.", "这条爆料属于其他人，您无权查看。")
     return schemas.ReportView().dump(row)
 
 
-def list_reports(uow, actor: dict, cursor: str | None, limit) -> dict:
+def list_reports(uow, actor: dict, cursor: str | None, limit,
+                 cases_led: CasesLed) -> dict:
     r = models.reports
     limit = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    if domain.is_scoped_leader(actor):
+        return _leaders_page(uow, actor, after, limit, cases_led)
     query = sa.select(r).order_by(r.c.seq.desc()).limit(limit + 1)
     if not domain.STAFF_READERS & set(actor["roles"]):
         query = query.where(sa.or_(r.c.reporter_id == actor["id"],
                                    r.c.submitted_by == actor["id"]))
-    after = decode_cursor(cursor)
     if after is not None:
         query = query.where(r.c.seq < after)
     rows = uow.session.execute(query).all()
     return page(rows, limit, schemas.ReportView().dump)
+
+
+def _leaders_page(uow, actor: dict, after: int | None, limit: int,
+                  cases_led: CasesLed) -> dict:
+    """A leader's reports: their own, and those whose case is in a unit they lead. Which
+    those are only dispatch knows, so reports are read newest first in chunks and dispatch
+    is asked about each chunk. The work per page is bounded: after LEADER_SCAN_ROUNDS
+    chunks the page is returned as it is (maybe short, even empty) with a cursor to go on."""
+    r = models.reports
+    view = schemas.ReportView().dump
+    items: list = []
+    for _ in range(LEADER_SCAN_ROUNDS):
+        query = sa.select(r).order_by(r.c.seq.desc()).limit(LEADER_SCAN_ROWS)
+        if after is not None:
+            query = query.where(r.c.seq < after)
+        chunk = uow.session.execute(query).all()
+        others = [row.id for row in chunk
+                  if actor["id"] not in (row.reporter_id, row.submitted_by)]
+        led = set(cases_led(actor, others)) if others else set()
+        for row in chunk:
+            if row.id in led or row.id not in others:
+                items.append(row)
+                if len(items) == limit:
+                    return {"items": [view(i) for i in items],
+                            "next_cursor": encode_cursor(row.seq)}
+        if len(chunk) < LEADER_SCAN_ROWS:
+            return {"items": [view(i) for i in items], "next_cursor": None}
+        after = chunk[-1].seq
+    return {"items": [view(i) for i in items], "next_cursor": encode_cursor(after)}
 
 
 # --- Open311 (the gateway's /open311/v2/) ----------------------------------------------

@@ -4,10 +4,11 @@ from nameko.dependency_providers import Config
 from minqing_kernel.consumer import consume_event
 from minqing_kernel.db import Database
 from minqing_kernel.events import event_type
+from minqing_kernel.keys import SecretKey
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.objectstore import ObjectStore
-from minqing_kernel.rpc import rpc
+from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
 from services.intake import domain, handlers, models
 
@@ -23,6 +24,8 @@ class IntakeService(OpsEndpoints):
     config = Config()
     db = Database(models.metadata, models.outbox, models.processed_events)
     store = ObjectStore()
+    caller_key = SecretKey("CALLER_ID_KEY")  # phone callers' ids (domain.caller_id)
+    dispatch = RemoteService("dispatch")  # which reports a leader's units handle
     timer = EntrypointTimer()
     correlation = CorrelationContext()
 
@@ -31,7 +34,8 @@ class IntakeService(OpsEndpoints):
                    exchange=domain.INBOUND_EXCHANGE, dead_letter_to=_partner_rejections)
     def accept_partner_report(self, events):
         for event in events:
-            handlers.accept_partner_report(self.db, self.store, CATALOGUE, event)
+            handlers.accept_partner_report(self.db, self.store, CATALOGUE, self.caller_key,
+                                           event)
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:
@@ -40,18 +44,20 @@ class IntakeService(OpsEndpoints):
     @rpc
     def submit_report(self, actor: dict, submission: dict,
                       submission_id: str | None = None) -> dict:
-        return handlers.submit_report(self.db, self.store, CATALOGUE, actor, submission,
-                                      submission_id)
+        return handlers.submit_report(self.db, self.store, CATALOGUE, self.caller_key, actor,
+                                      submission, submission_id)
 
     @rpc
     def get_report(self, actor: dict, report_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.get_report(uow, actor, report_id)
+            return handlers.get_report(uow, actor, report_id,
+                                       self.dispatch.reports_visible_to)
 
     @rpc
     def list_reports(self, actor: dict, cursor: str | None = None, limit: int | None = None):
         with self.db.unit_of_work() as uow:
-            return handlers.list_reports(uow, actor, cursor, limit)
+            return handlers.list_reports(uow, actor, cursor, limit,
+                                         self.dispatch.reports_visible_to)
 
     @rpc
     def list_categories(self) -> list[dict]:

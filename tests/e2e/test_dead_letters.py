@@ -1,8 +1,8 @@
 """A malformed message on a queue lands in the dead-letter queue with its reason, and the
 consumer keeps going.
 
-Messages are published straight onto intake's exchange, as a buggy producer or a
-partner platform could, with the routing key dispatch.open_case is bound to.
+Messages are published straight onto intake's internal exchange, as a buggy producer
+could, with the routing key dispatch.open_case is bound to.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tests.fixtures import IN_SHIBANQIAO, wait_for
 
 pytestmark = pytest.mark.integration
 
-EXCHANGE = "intake.events"
-SUBMITTED = "cn.minqing.report.submitted.v1"
+EXCHANGE = "intake.internal"
+SUBMITTED = "cn.minqing.report.received.v1"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 DLQ = "dispatch.dead-letter"
 CONSUMER = "dispatch.open_case"
@@ -66,7 +66,7 @@ def unknown_type(marker):
 
 
 def unknown_version(marker):
-    return cloudevent(report_data(marker), type_="cn.minqing.report.submitted.v2"), \
+    return cloudevent(report_data(marker), type_="cn.minqing.report.received.v2"), \
         CLOUDEVENTS_JSON
 
 

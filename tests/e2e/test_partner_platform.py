@@ -149,7 +149,7 @@ def test_a_partner_report_becomes_a_case_and_the_partner_follows_it_on_its_own_q
     _, submitted = district_a.take(events, lambda m, ce: ce and ce.get_subject() == report_id)
     assert submitted.get_type() == "cn.minqing.report.submitted.v1"
     data = submitted.get_data()
-    assert (data["channel"], data["reporter_id"]) == ("partner", district_a.user)
+    assert data["channel"] == "partner" and "reporter_id" not in data
     assert marker in data["description"]
     # And the case dispatch opened for it, waiting for the command center's screening
     _, opened = district_a.take(events, lambda m, ce: ce and report_id in (
@@ -265,6 +265,7 @@ def test_a_partner_cannot_publish_to_our_internal_exchanges(district_a):
     # Then the broker refuses its messages to our event exchanges, to the dead letters,
     # and into our consumers' queues through the default exchange
     for exchange, key in (("intake.events", "cn.minqing.report.submitted.v1"),
+                          ("intake.internal", "cn.minqing.report.received.v1"),
                           ("dispatch.events", "cn.minqing.case.closed.v1"),
                           ("minqing.dead-letter", "dispatch"),
                           ("partners.rejections", district_a.name),
@@ -288,3 +289,19 @@ def test_a_partner_cannot_declare_or_bind_what_is_not_its_own(district_a, distri
     own = district_a.follow("spy", [])
     refused(lambda: channel().queue_bind(own, "partners.inbound", "#"))
     refused(lambda: channel().queue_bind(own, "partners.rejections", "#"))
+
+
+def test_a_partner_cannot_bind_to_our_internal_exchanges_where_reporters_are_named(
+        stack, district_a):
+    # Given intake's internal exchange, which carries who reported each report (dispatch
+    # consumes it, so it exists while the stack runs)
+    channel = district_a.conn.channel
+    own = district_a.follow("internal-spy", [])
+    # Then the partner can bind its own queue neither to it nor to dispatch's, with any key
+    for exchange in ("intake.internal", "dispatch.internal"):
+        for key in ("cn.minqing.report.received.v1", "#"):
+            refused(lambda e=exchange, k=key: channel().queue_bind(own, e, k))
+    # nor declare it (even passively, to learn that it is there, is fine; creating is not)
+    refused(lambda: channel().exchange_declare("intake.internal", "topic", durable=True))
+    # nor read the queue that consumes it
+    refused(lambda: channel().basic_get("dispatch.open_case"))

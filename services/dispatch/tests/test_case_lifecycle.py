@@ -412,3 +412,28 @@ def test_three_stars_and_up_is_satisfied(rating):
 @pytest.mark.parametrize("rating", [1, 2])
 def test_below_three_stars_is_unsatisfied(rating):
     assert domain.rating_action(rating) == "rate_unsatisfied"
+
+
+# --- what public case events say of a reporter, and who reads her comment -----------------
+
+def test_a_public_event_names_a_reporter_by_role_only():
+    assert domain.public_actor(RESIDENT, "reporter") == {"id": None, "role": "reporter"}
+
+
+def test_a_public_event_names_staff_by_id():
+    assert domain.public_actor(HANDLER, "handler") == {"id": HANDLER["id"], "role": "handler"}
+
+
+@pytest.mark.parametrize("roles", [["operator"], ["admin"], ["discipline"]])
+def test_the_command_center_and_discipline_read_a_rating_comment(roles):
+    assert domain.may_read_rating_comment({"id": "x", "roles": roles}, ["res-1"])
+
+
+def test_the_reporter_reads_her_own_rating_comment():
+    assert domain.may_read_rating_comment(RESIDENT, [RESIDENT["id"]])
+
+
+@pytest.mark.parametrize("roles", [["handler"], ["leader"], ["resident"], ["patroller"]])
+def test_the_handler_and_others_do_not_read_a_rating_comment(roles):
+    assert not domain.may_read_rating_comment({"id": "x", "roles": roles, "unit_id": "u"},
+                                              ["res-1"])

@@ -290,9 +290,14 @@ def test_an_unsatisfied_callback_reopens_the_case_with_the_reason(supervised, un
     operator = stack.client("operator-zhou")
     wait_for(lambda: stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c",
                                   c=unanswered) == "closed", timeout=30, what="the close")
-    # Given the closed case in the callback queue (every case is sampled here)
-    queue = operator.get("/v1/callbacks", params={"limit": 100}).json()["items"]
-    callback = next(c for c in queue if c["case_id"] == unanswered)
+    # Given the closed case in the callback queue (every case is sampled here; the queue
+    # is oldest first, and a whole session's closed cases may be ahead of it)
+    callback, params = None, {"limit": 100}
+    while callback is None:
+        page = operator.get("/v1/callbacks", params=params).json()
+        callback = next((c for c in page["items"] if c["case_id"] == unanswered), None)
+        assert callback or page["next_cursor"], "the case is not in the callback queue"
+        params["cursor"] = page["next_cursor"]
     assert callback["status"] == "pending" and callback["reporter_ids"]
     # When staff record "unsatisfied" without a reason, it is refused and nothing changes
     r = operator.post(f"/v1/callbacks/{callback['id']}", json={"satisfied": False})

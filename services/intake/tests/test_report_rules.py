@@ -1,6 +1,8 @@
 """What a report may carry, where it may be, and who may submit and read it."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import pytest
 import yaml
 
 from minqing_kernel.errors import Conflict, Forbidden, Invalid, TooLarge
+from minqing_kernel.keys import MissingSecretKey, check_key
 from services.intake import domain
 from services.intake.domain import MB, Attachment, ServiceArea, Upload
 
@@ -246,27 +249,84 @@ def test_a_channel_not_open_to_ones_roles_is_refused(actor, requested):
     assert raised.value.code == "channel-not-allowed"
 
 
+KEY = b"k" * 32
+OTHER_KEY = b"o" * 32
+
+
 def test_a_callers_id_does_not_reveal_their_number():
     phone = "13800000001"
-    cid = domain.caller_id(phone)
+    cid = domain.caller_id(phone, KEY)
     assert phone not in cid
     assert cid.startswith("caller-")
-    assert len(cid) == len("caller-") + 16
+    assert len(cid) == len("caller-") + 32
 
 
 def test_a_callers_id_is_stable():
-    assert domain.caller_id("13800000001") == domain.caller_id("13800000001")
+    assert domain.caller_id("13800000001", KEY) == domain.caller_id("13800000001", KEY)
 
 
 def test_different_callers_have_different_ids():
-    assert domain.caller_id("13800000001") != domain.caller_id("13800000002")
+    assert domain.caller_id("13800000001", KEY) != domain.caller_id("13800000002", KEY)
+
+
+def test_a_callers_id_is_a_keyed_hmac_of_the_number():
+    expected = hmac.new(KEY, b"minqing-caller:13800000001", hashlib.sha256).hexdigest()[:32]
+    assert domain.caller_id("13800000001", KEY) == f"caller-{expected}"
+
+
+def test_the_same_caller_has_another_id_under_another_installations_key():
+    assert domain.caller_id("13800000001", KEY) != domain.caller_id("13800000001",
+                                                                      OTHER_KEY)
+
+
+def test_a_callers_id_cannot_be_recomputed_without_the_key():
+    # Given the id of a caller whose number's first 7 digits are known (issue #10, 3)
+    target = domain.caller_id("13912345678", KEY)
+    # When an attacker without the key hashes every number of that block, as before
+    # (unkeyed SHA-256 of the fixed prefix, whole or cut), or under a guessed key
+    found = []
+    for n in range(10_000):
+        phone = f"1391234{n:04d}"
+        plain = hashlib.sha256(f"minqing-caller:{phone}".encode()).hexdigest()
+        guessed = domain.caller_id(phone, b"minqing" * 5)
+        if target.removeprefix("caller-") in (plain[:16], plain[:32]) or guessed == target:
+            found.append(phone)
+    # Then no number matches: only the key gives the id
+    assert found == []
+
+
+@pytest.mark.parametrize("value", [None, "", "short", " " * 40])
+def test_a_service_will_not_start_without_a_long_enough_key(value):
+    with pytest.raises(MissingSecretKey) as raised:
+        check_key("CALLER_ID_KEY", value)
+    assert "CALLER_ID_KEY" in str(raised.value)
+
+
+def test_a_long_enough_key_is_used_as_its_bytes():
+    assert check_key("CALLER_ID_KEY", "x" * 32) == b"x" * 32
 
 
 # --- who may read a report ---------------------------------------------------------------
 
-@pytest.mark.parametrize("role", ["operator", "admin", "leader"])
-def test_command_center_and_leaders_read_any_report(role):
+@pytest.mark.parametrize("role", ["operator", "admin", "discipline"])
+def test_command_center_and_discipline_read_any_report(role):
     assert domain.can_read_report({"id": "x", "roles": [role]}, "res-1", "res-1")
+
+
+def test_a_leader_does_not_read_a_report_whose_case_is_not_in_a_unit_they_lead():
+    leader = {"id": "leader-1", "roles": ["leader"]}
+    assert domain.is_scoped_leader(leader)
+    assert not domain.can_read_report(leader, "res-1", "res-1")
+
+
+def test_a_leader_reads_a_report_whose_case_is_in_a_unit_they_lead():
+    leader = {"id": "leader-1", "roles": ["leader"]}
+    assert domain.can_read_report(leader, "res-1", "res-1", case_led=True)
+
+
+def test_only_a_leader_is_scoped_by_the_units_they_lead():
+    assert not domain.can_read_report(HANDLER, "res-1", "res-1", case_led=True)
+    assert not domain.is_scoped_leader({"id": "x", "roles": ["leader", "operator"]})
 
 
 def test_the_reporter_reads_their_report():
