@@ -19,7 +19,7 @@ from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import ReportRateLimit, too_many_reports
 from minqing_kernel.errors import BadRequest, Problem
 from minqing_kernel.logs import CorrelationContext
-from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.metrics import REQUESTS_REFUSED, EntrypointTimer
 from minqing_kernel.rpc import RemoteService
 from minqing_kernel.web import OpsEndpoints, http, json_response
 
@@ -60,16 +60,46 @@ def submission_id(actor: dict, idempotency_key: str | None) -> str:
     return str(uuid.uuid4())
 
 
+# No request of this API nests deeper than a few levels; 32 leaves room and keeps every
+# later walk over the body (marshmallow, the RPC serialiser) far from the recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value) -> int:
+    """How deeply `value` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def too_deep(request) -> BadRequest:
+    REQUESTS_REFUSED.labels(request.environ.get("minqing.route", "unmatched"),
+                            "json-too-deep").inc()
+    return BadRequest(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
+                      f"请求体 JSON 嵌套层数超过 {MAX_JSON_DEPTH} 层。", code="json-too-deep")
+
+
 def body(request) -> dict:
+    """The request's JSON object. Its size was limited before it was read
+    (minqing_kernel.web); its depth is limited here."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
                                    "请以 JSON 格式发送请求体（Content-Type: application/json）。")
     try:
         data = json.loads(request.get_data(as_text=True) or "null",
                           object_pairs_hook=_text_keys)
+    except RecursionError:  # deeper than the parser's own stack: refused the same way
+        raise too_deep(request) from None
     except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
                          code="malformed-json") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise too_deep(request)
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
                          code="malformed-json")
