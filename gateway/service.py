@@ -17,11 +17,12 @@ from nameko.dependency_providers import Config
 from gateway import auth
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import ReportRateLimit, too_many_reports
-from minqing_kernel.errors import BadRequest, Problem
+from gateway.signin import SignInLimits
+from minqing_kernel.errors import BadRequest, Problem, Unauthorized
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import REQUESTS_REFUSED, EntrypointTimer
 from minqing_kernel.rpc import RemoteService
-from minqing_kernel.web import OpsEndpoints, http, json_response
+from minqing_kernel.web import OpsEndpoints, client_address, http, json_response
 
 OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
 REPORTERS = ("resident", "patroller", "operator")
@@ -120,21 +121,38 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")
     report_limit = ReportRateLimit()
+    sign_in_limits = SignInLimits()
+    accounts = auth.AccountStateCache()
 
     def actor(self, request) -> dict:
-        return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])
+        """The signed-in user, as the account is now (see gateway/auth.py)."""
+        claims = auth.claims_from(request.headers.get("Authorization"),
+                                  self.config["JWT_SECRET"])
+        return auth.actor_from(claims, self.accounts.get(claims["sub"],
+                                                         self.identity.account_state))
 
     @http("GET", "/v1/openapi.json")
     def openapi(self, request):
         return 200, {"Content-Type": "application/json"}, openapi_document()
 
-    @http("POST", "/v1/auth/token")
+    # A username and a password fit in far less: a large body is refused unread.
+    @http("POST", "/v1/auth/token", max_body_bytes=4096)
     def token(self, request):
-        user = self.identity.authenticate(body(request))
+        credentials = body(request)
+        client = client_address(request.environ, int(self.config.get("TRUSTED_PROXIES", 0)))
+        username = credentials.get("username")
+        self.sign_in_limits.before_attempt(client, username)
+        try:
+            user = self.identity.authenticate(credentials)
+        except Unauthorized:
+            self.sign_in_limits.failed(client, username)
+            raise
+        self.sign_in_limits.succeeded(client, username)
         ttl = int(self.config.get("TOKEN_TTL_S", 3600))
         return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
                                                                ttl),
-                              "token_type": "Bearer", "expires_in": ttl, "user": user})
+                              "token_type": "Bearer", "expires_in": ttl,
+                              "user": {k: v for k, v in user.items() if k != "token_version"}})
 
     @http("GET", "/v1/me")
     def me(self, request):

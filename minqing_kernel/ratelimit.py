@@ -62,6 +62,11 @@ class RateLimiter:
             tokens = min(float(self.burst), tokens + (now - then) * self.rate_per_s)
             return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
 
+    def forget(self, key: str) -> None:
+        """Give `key` a full bucket again (a sign-in that succeeded clears its failures)."""
+        with self._lock:
+            self._buckets.pop(key, None)
+
     def _forget_idle(self, now: float) -> None:
         # A bucket left alone long enough is full again, the same as no bucket: forget
         # those, and past max_keys the least recently used ones, so memory stays bounded.
