@@ -107,6 +107,22 @@ def test_a_demoted_operators_token_loses_operator_access_within_the_cache_time(
     assert r.status_code == 403 and problem_type(r) == "/problems/role-required"
 
 
+def test_roles_taken_away_in_the_accounts_table_stop_working_within_the_cache_time(tight):
+    # Given an operator signed in
+    username = new_account(tight, ["operator"], "command-center")
+    operator = session_of(tight, username)
+    assert operator.get(tight.gateway + "/v1/routing-rules").status_code == 200
+    # When her roles are changed where identity keeps them (no version bump)
+    with tight.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE identity.users SET roles = '{resident}' WHERE id = %(u)s",
+                             {"u": username})
+    # Then the gateway acts on identity's roles, not the token's, within the cache time
+    r = wait_for(lambda: (r := operator.get(tight.gateway + "/v1/routing-rules")
+                          ).status_code == 403 and [r], timeout=CACHE_S + 10,
+                 what="operator access to go")[0]
+    assert problem_type(r) == "/problems/role-required"
+
+
 def test_a_handler_moved_to_another_unit_acts_for_the_new_unit_only(tight, identity):
     username = new_account(tight, ["handler"], "comm-shibanqiao")
     handler = session_of(tight, username)
