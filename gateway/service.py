@@ -22,11 +22,12 @@ from gateway.ratelimit import (
     too_many_reports,
     too_many_uploads,
 )
-from minqing_kernel.errors import BadRequest, Problem
+from gateway.signin import SignInLimits
+from minqing_kernel.errors import BadRequest, Problem, Unauthorized
 from minqing_kernel.logs import CorrelationContext
-from minqing_kernel.metrics import EntrypointTimer
+from minqing_kernel.metrics import REQUESTS_REFUSED, EntrypointTimer
 from minqing_kernel.rpc import RemoteService
-from minqing_kernel.web import OpsEndpoints, http, json_response
+from minqing_kernel.web import OpsEndpoints, client_address, http, json_response
 
 OPENAPI = Path(__file__).resolve().parent.parent / "contracts" / "openapi.yaml"
 REPORTERS = ("resident", "patroller", "operator")
@@ -65,16 +66,46 @@ def submission_id(actor: dict, idempotency_key: str | None) -> str:
     return str(uuid.uuid4())
 
 
+# No request of this API nests deeper than a few levels; 32 leaves room and keeps every
+# later walk over the body (marshmallow, the RPC serialiser) far from the recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value) -> int:
+    """How deeply `value` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def too_deep(request) -> BadRequest:
+    REQUESTS_REFUSED.labels(request.environ.get("minqing.route", "unmatched"),
+                            "json-too-deep").inc()
+    return BadRequest(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
+                      f"请求体 JSON 嵌套层数超过 {MAX_JSON_DEPTH} 层。", code="json-too-deep")
+
+
 def body(request) -> dict:
+    """The request's JSON object. Its size was limited before it was read
+    (minqing_kernel.web); its depth is limited here."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
                                    "请以 JSON 格式发送请求体（Content-Type: application/json）。")
     try:
         data = json.loads(request.get_data(as_text=True) or "null",
                           object_pairs_hook=_text_keys)
+    except RecursionError:  # deeper than the parser's own stack: refused the same way
+        raise too_deep(request) from None
     except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
                          code="malformed-json") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise too_deep(request)
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
                          code="malformed-json")
@@ -96,21 +127,38 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
     dispatch = RemoteService("dispatch")
     report_limit = ReportRateLimit()
     upload_limit = UploadRateLimit()
+    sign_in_limits = SignInLimits()
+    accounts = auth.AccountStateCache()
 
     def actor(self, request) -> dict:
-        return auth.actor_from(request.headers.get("Authorization"), self.config["JWT_SECRET"])
+        """The signed-in user, as the account is now (see gateway/auth.py)."""
+        claims = auth.claims_from(request.headers.get("Authorization"),
+                                  self.config["JWT_SECRET"])
+        return auth.actor_from(claims, self.accounts.get(claims["sub"],
+                                                         self.identity.account_state))
 
     @http("GET", "/v1/openapi.json")
     def openapi(self, request):
         return 200, {"Content-Type": "application/json"}, openapi_document()
 
-    @http("POST", "/v1/auth/token")
+    # A username and a password fit in far less: a large body is refused unread.
+    @http("POST", "/v1/auth/token", max_body_bytes=4096)
     def token(self, request):
-        user = self.identity.authenticate(body(request))
+        credentials = body(request)
+        client = client_address(request.environ, int(self.config.get("TRUSTED_PROXIES", 0)))
+        username = credentials.get("username")
+        self.sign_in_limits.before_attempt(client, username)
+        try:
+            user = self.identity.authenticate(credentials)
+        except Unauthorized:
+            self.sign_in_limits.failed(client, username)
+            raise
+        self.sign_in_limits.succeeded(client, username)
         ttl = int(self.config.get("TOKEN_TTL_S", 3600))
         return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
                                                                ttl),
-                              "token_type": "Bearer", "expires_in": ttl, "user": user})
+                              "token_type": "Bearer", "expires_in": ttl,
+                              "user": {k: v for k, v in user.items() if k != "token_version"}})
 
     @http("GET", "/v1/me")
     def me(self, request):

@@ -37,6 +37,10 @@ SENT_BACK = Counter("minqing_sent_back_total",
 HTTP_SECONDS = Histogram("minqing_http_request_seconds",
                          "HTTP requests served, by method, route and status",
                          ["method", "route", "status"])
+# Requests refused before any service was asked: a body too large or nested too deep.
+REQUESTS_REFUSED = Counter("minqing_http_requests_refused_total",
+                           "HTTP requests refused before being parsed, by route and reason",
+                           ["route", "reason"])
 ENTRYPOINT_SECONDS = Histogram("minqing_entrypoint_seconds",
                                "Time a service spends in one RPC, HTTP or event worker",
                                ["service", "entrypoint", "outcome"])

@@ -7,6 +7,9 @@ from minqing_kernel.errors import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# A seq is a PostgreSQL bigint: a cursor outside it is not one we returned, and must be a
+# 400 here rather than an out-of-range error (a 500) in the database.
+MAX_SEQ = 2**63 - 1
 
 
 def encode_cursor(seq: int) -> str:
@@ -18,9 +21,11 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s"):
+        digits = raw[1:]
+        if not raw.startswith("s") or not digits.isascii() or not digits.isdigit() \
+                or len(digits) > 19 or int(digits) > MAX_SEQ:
             raise ValueError(raw)
-        return int(raw[1:])
+        return int(digits)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The cursor is not one this API returned.",
                          "分页游标无效，请使用接口返回的 next_cursor。",

@@ -2,8 +2,11 @@
 
 `http` replaces nameko's: a Problem becomes its RFC 9457 body, anything unexpected a
 500 problem (logged with its traceback, never shown), and unknown routes or methods
-get problem bodies too. `OpsEndpoints` is mixed into every service for `/metrics`,
-`/health/live` and `/health/ready`.
+get problem bodies too. Every request body is size-limited here, once for all routes,
+before anything reads it (MAX_BODY_BYTES, default 1 MiB; a route may ask for less with
+`@http(..., max_body_bytes=N)`): a larger one is a 413 problem without being read.
+`OpsEndpoints` is mixed into every service for `/metrics`, `/health/live` and
+`/health/ready`.
 """
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from minqing_kernel.errors import TITLES, Problem
-from minqing_kernel.metrics import HTTP_SECONDS
+from minqing_kernel.errors import TITLES, Problem, TooLarge
+from minqing_kernel.metrics import HTTP_SECONDS, REQUESTS_REFUSED
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -60,6 +63,29 @@ def status_problem(status: int) -> Response:
 
 
 QUIET_ROUTES = ("/metrics", "/health/live", "/health/ready")
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def body_too_large(limit: int) -> TooLarge:
+    return TooLarge(f"The request body is larger than this endpoint accepts ({limit} bytes); "
+                    "send less (photos and videos go to POST /v1/uploads, not in the body).",
+                    f"请求体超过该接口允许的大小（{limit} 字节），请减少内容"
+                    "（照片和视频请通过 POST /v1/uploads 上传，不要放在请求体中）。",
+                    code="body-too-large")
+
+
+def client_address(environ, trusted_proxies: int = 0) -> str:
+    """Who is asking, for per-client limits: the peer's address, or with `trusted_proxies`
+    reverse proxies in front of us (an Ingress, a load balancer), the address the
+    outermost of them saw. Only the entries our own proxies appended are believed: a
+    client can put anything in the left part of X-Forwarded-For, never in the right."""
+    peer = environ.get("REMOTE_ADDR") or "unknown"
+    if trusted_proxies <= 0:
+        return peer
+    hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    if not hops:
+        return peer
+    return hops[-trusted_proxies] if len(hops) >= trusted_proxies else hops[0]
 
 
 def correlation_id_from(environ) -> str:
@@ -83,9 +109,25 @@ class ProblemWsgiApp(WsgiApp):
         route = "unmatched"
         try:
             rule, values = adapter.match(return_rule=True)
-            route = rule.rule
+            route = environ["minqing.route"] = rule.rule
             request.path_values = values
-            response = rule.endpoint.handle_request(request)
+            limit = (getattr(rule.endpoint, "max_body_bytes", None)
+                     or int(self.server.container.config.get("MAX_BODY_BYTES",
+                                                             DEFAULT_MAX_BODY_BYTES)))
+            if (request.content_length or 0) > limit:
+                # Refused on its Content-Length, unread; the connection is closed rather
+                # than drained, so a 10 MB body costs us the headers only.
+                REQUESTS_REFUSED.labels(route, "body-too-large").inc()
+                log.warning("%s %s refused: a body of %d bytes, over the %d allowed",
+                            environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                            request.content_length, limit, extra={"correlation_id": cid})
+                response = problem_response(body_too_large(limit))
+                response.headers["Connection"] = "close"
+            else:
+                # A body without a Content-Length (chunked) is cut off at the limit as it
+                # is read (werkzeug raises 413).
+                request.max_content_length = limit
+                response = rule.endpoint.handle_request(request)
         except HTTPException as exc:
             response = status_problem(exc.code or 500)
         response.headers["X-Request-Id"] = cid
@@ -113,9 +155,16 @@ class ProblemWebServer(WebServer):
 class HttpEntrypoint(HttpRequestHandler):
     server = ProblemWebServer()
 
+    def __init__(self, method, url, max_body_bytes: int | None = None, **kwargs):
+        self.max_body_bytes = max_body_bytes
+        super().__init__(method, url, **kwargs)
+
     def response_from_exception(self, exc):
         if isinstance(exc, Problem):
             return problem_response(exc)
+        if isinstance(exc, HTTPException) and exc.code == 413:
+            return problem_response(body_too_large(self.max_body_bytes or int(
+                self.container.config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))))
         if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
             return status_problem(exc.code)
         log.error("unexpected error in %s: %r", self.method_name, exc, exc_info=exc)

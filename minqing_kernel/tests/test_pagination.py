@@ -72,3 +72,15 @@ def test_the_last_page_has_no_cursor(seqs):
     result = page(rows(*seqs), limit=2, view=lambda r: r.seq)
     assert result["items"] == list(seqs)
     assert result["next_cursor"] is None
+
+
+@pytest.mark.parametrize("raw", [b"s99999999999999999999", b"s9223372036854775808", b"s-1",
+                                 b"s+1", b"s 1", b"s\xd9\xa1", b"s1_000", b"s"])
+def test_a_cursor_outside_a_bigint_seq_is_a_bad_cursor_not_a_database_error(raw):
+    with pytest.raises(BadRequest) as raised:
+        decode_cursor(b64(raw))
+    assert raised.value.code == "bad-cursor"
+
+
+def test_the_largest_bigint_is_still_a_cursor():
+    assert decode_cursor(encode_cursor(2**63 - 1)) == 2**63 - 1

@@ -1,17 +1,19 @@
-"""Who may sign in (passwords, lockout), and what of a person other services and the API
-may see."""
+"""Who may sign in (passwords, the account's state), and what of a person other services
+and the API may see.
+
+Sign-in throttling is not here: it is the gateway's (gateway/signin.py), keyed by client,
+because a count kept per account lets any stranger who knows a username lock its owner
+out (issue #10, finding 9)."""
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from minqing_kernel.errors import Forbidden, TooManyRequests, Unauthorized
+from minqing_kernel.errors import Forbidden, Invalid, Unauthorized
 
 ROLES = frozenset({"resident", "patroller", "operator", "handler", "leader", "lawyer",
                    "admin", "partner", "discipline"})
@@ -47,51 +49,47 @@ def public_user(row) -> dict:
             "roles": list(row.roles), "unit_id": row.unit_id, "phone": mask_phone(row.phone)}
 
 
-# --- sign-in lockout ------------------------------------------------------------------
-# Guessing passwords online is slowed to a crawl: after `max_failures` wrong passwords in
-# a row an account refuses every sign-in, the right password included, for `lock_s`.
+# --- the account's current state, which every token is checked against -----------------
+# A token names its account and the account's token_version when it was issued. Any change
+# that must reach tokens already out there (roles, unit, a lock, deactivation, a password
+# change, "sign out everywhere") bumps the version; the gateway compares, at most
+# TOKEN_CHECK_TTL_S seconds late, and takes roles and unit from here, not from the token.
 
-@dataclass(frozen=True)
-class LockoutPolicy:
-    max_failures: int = 5
-    lock_s: int = 15 * 60
-
-
-@dataclass(frozen=True)
-class SignInRecord:
-    """What identity remembers of an account's recent sign-ins."""
-    failed_logins: int = 0
-    locked_until: datetime | None = None
+ACTIVE, DEACTIVATED, LOCKED = "active", "deactivated", "locked"
 
 
-def seconds_locked(record: SignInRecord, now: datetime) -> int:
-    """How long the account still refuses sign-ins: 0 if it does not, else whole
-    seconds rounded up (so a client that waits that long is never refused again)."""
-    if record.locked_until is None or record.locked_until <= now:
-        return 0
-    return max(1, math.ceil((record.locked_until - now).total_seconds()))
+def account_status(active: bool, locked_until: datetime | None, now: datetime) -> str:
+    if not active:
+        return DEACTIVATED
+    if locked_until is not None and locked_until > now:
+        return LOCKED
+    return ACTIVE
 
 
-def after_failed_sign_in(record: SignInRecord, now: datetime,
-                         policy: LockoutPolicy) -> SignInRecord:
-    """One more wrong password. The one that reaches the limit locks the account and
-    starts a fresh count, so that after the lock it has `max_failures` tries again."""
-    failed = record.failed_logins + 1
-    if failed >= policy.max_failures:
-        return SignInRecord(0, now + timedelta(seconds=policy.lock_s))
-    return SignInRecord(failed, record.locked_until)
+def token_state(row, now: datetime) -> dict:
+    """What the gateway needs to accept a token: who, with what roles and unit now, at
+    which version, and whether the account may act at all."""
+    return {"id": row.id, "roles": list(row.roles), "unit_id": row.unit_id,
+            "token_version": row.token_version,
+            "status": account_status(row.active, row.locked_until, now)}
 
 
-def after_successful_sign_in() -> SignInRecord:
-    return SignInRecord()
+def checked_roles(roles) -> list[str]:
+    if (not isinstance(roles, list) or not roles
+            or not all(isinstance(r, str) and r in ROLES for r in roles)):
+        raise Invalid(f"Roles must be a non-empty list of: {', '.join(sorted(ROLES))}.",
+                      f"角色必须是以下名称组成的非空列表：{'、'.join(sorted(ROLES))}。",
+                      code="bad-roles")
+    return sorted(set(roles))
 
 
-def sign_in_locked(wait_s: int) -> TooManyRequests:
-    minutes = max(1, math.ceil(wait_s / 60))
-    return TooManyRequests(
-        f"Too many wrong passwords: sign-in is locked; try again in {minutes} min.",
-        f"密码错误次数过多，账号已暂时锁定，请 {minutes} 分钟后再试。",
-        code="login-locked", retry_after_s=wait_s)
+def account_disabled(status: str) -> Forbidden:
+    # Said only to someone who gave the right password: nobody else learns the state.
+    if status == LOCKED:
+        return Forbidden("This account is locked by the command center; contact it to unlock.",
+                         "该账号已被指挥中心锁定，请联系指挥中心解锁。", code="account-locked")
+    return Forbidden("This account is deactivated; contact the command center.",
+                     "该账号已停用，请联系指挥中心。", code="account-deactivated")
 
 
 def wrong_credentials() -> Unauthorized:

@@ -1,11 +1,10 @@
-"""identity's use cases: signing in (with its lockout) and looking a user up."""
+"""identity's use cases: signing in, the account's state tokens are checked against and
+the changes that revoke them, looking a user up, partners' API keys."""
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -15,84 +14,94 @@ from services.identity import domain, models, schemas
 log = logging.getLogger(__name__)
 
 
-class UnknownNames:
-    """Sign-in records for usernames that have no account, kept in memory only.
-
-    A username that does not exist must answer exactly as one that does: the same 401
-    for a wrong password and, after as many tries, the same 429 `login-locked`, or the
-    lockout itself would tell an attacker which accounts exist. Nothing is written for
-    them (a spray of made-up names must not grow a table), so the records live here,
-    at most `capacity` of them, the least recently tried forgotten first. With several
-    identity replicas each counts the tries it sees, so a made-up name locks a little
-    later than a real one: the difference blurs into the noise of round-robin.
-    """
-
-    def __init__(self, capacity: int = 10_000):
-        self._records: OrderedDict[str, domain.SignInRecord] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
-
-    def get(self, username: str) -> domain.SignInRecord:
-        with self._lock:
-            return self._records.get(username, domain.SignInRecord())
-
-    def put(self, username: str, record: domain.SignInRecord) -> None:
-        with self._lock:
-            self._records[username] = record
-            self._records.move_to_end(username)
-            while len(self._records) > self._capacity:
-                self._records.popitem(last=False)
-
-
-def _record(row) -> domain.SignInRecord:
-    return domain.SignInRecord(row.failed_logins, row.locked_until)
-
-
-def authenticate(db, policy: domain.LockoutPolicy, strangers: UnknownNames,
-                 verify: Callable[[str | None, str], bool], credentials: dict,
+def authenticate(db, verify: Callable[[str | None, str], bool], credentials: dict,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict:
-    """The user for these credentials, or the problem saying why not.
+    """The user for these credentials (with the token_version a token must carry), or the
+    problem saying why not.
 
-    `verify` is domain.password_matches, run off the hub by the caller's choice. A locked
-    account is refused before its password is checked: argon2 is the expensive part, and
-    an attacker should not get to spend it.
+    `verify` is domain.password_matches, bounded and run off the hub by the caller. How
+    often a client may try is the gateway's to limit (gateway/signin.py): nothing here
+    counts failures per account, so no stranger can lock an account's owner out. A
+    locked or deactivated account is said to be so only after its right password.
     """
     creds = validated(schemas.Credentials(), credentials, "sign-in request", "登录请求")
-    username = creds["username"]
     users = models.users
     with db.unit_of_work() as uow:
-        row = uow.session.execute(sa.select(users).where(users.c.username == username)).first()
-    record = _record(row) if row is not None else strangers.get(username)
-    wait = domain.seconds_locked(record, now())
-    if wait:
-        raise domain.sign_in_locked(wait)
-    ok = verify(row.password_hash if row is not None else None, creds["password"])
-    # The record is re-read under a row lock: concurrent wrong guesses each count, and a
-    # lock another request set meanwhile holds even against the right password. (Made-up
-    # names take the same round trip, which finds nothing: the same time either way.)
-    with db.unit_of_work() as uow:
-        locked_row = uow.session.execute(
-            sa.select(users.c.id, users.c.failed_logins, users.c.locked_until)
-            .where(users.c.username == username).with_for_update()).first()
-        if locked_row is None or row is None or locked_row.id != row.id:
-            strangers.put(username, domain.after_failed_sign_in(record, now(), policy))
-            raise domain.wrong_credentials()
-        record = _record(locked_row)
-        wait = domain.seconds_locked(record, now())
-        if not wait:
-            after = (domain.after_successful_sign_in() if ok
-                     else domain.after_failed_sign_in(record, now(), policy))
-            if after != record:
-                uow.session.execute(sa.update(users).where(users.c.id == row.id).values(
-                    failed_logins=after.failed_logins, locked_until=after.locked_until))
-            if after.locked_until is not None and after.locked_until != record.locked_until:
-                log.warning("sign-in locked for %s after %d wrong passwords", row.id,
-                            policy.max_failures, extra={"user_id": row.id})
-    if wait:
-        raise domain.sign_in_locked(wait)
-    if not ok:
+        row = uow.session.execute(sa.select(users).where(
+            users.c.username == creds["username"])).first()
+    # A made-up name is hashed against a dummy: the same time, the same answer.
+    if not verify(row.password_hash if row is not None else None, creds["password"]):
         raise domain.wrong_credentials()
-    return domain.public_user(row)
+    status = domain.account_status(row.active, row.locked_until, now())
+    if status != domain.ACTIVE:
+        log.info("sign-in of %s refused: the account is %s", row.id, status,
+                 extra={"user_id": row.id})
+        raise domain.account_disabled(status)
+    return {**domain.public_user(row), "token_version": row.token_version}
+
+
+# --- the account's state, and the changes every token must follow ------------------------
+
+def account_state(db, user_id: str, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+                  ) -> dict | None:
+    """domain.token_state of the account, or None if there is no such account (deleted)."""
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(sa.select(models.users).where(
+            models.users.c.id == user_id)).first()
+    return domain.token_state(row, now()) if row is not None else None
+
+
+def _change_account(db, user_id: str, values: dict, what: str) -> dict:
+    """Apply `values` and bump token_version in one statement: every token issued before
+    is refused (or re-read) by the gateway from then on, within its cache time."""
+    users = models.users
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(
+            sa.update(users).where(users.c.id == user_id)
+            .values(**values, token_version=users.c.token_version + 1)
+            .returning(*users.c)).first()
+    if row is None:
+        raise NotFound(f"No user {user_id}.", f"用户 {user_id} 不存在。")
+    log.info("account %s: %s; its tokens now need version %d", user_id, what,
+             row.token_version, extra={"user_id": user_id})
+    return domain.token_state(row, datetime.now(UTC))
+
+
+def change_roles(db, user_id: str, roles: list[str]) -> dict:
+    roles = domain.checked_roles(roles)
+    return _change_account(db, user_id, {"roles": roles}, f"roles changed to {roles}")
+
+
+def move_unit(db, user_id: str, unit_id: str | None) -> dict:
+    if unit_id is not None and (not isinstance(unit_id, str) or not 0 < len(unit_id) <= 64):
+        raise Invalid("A unit id is a string of at most 64 characters, or null.",
+                      "单位编号必须是不超过 64 个字符的字符串，或为空。", code="bad-unit")
+    return _change_account(db, user_id, {"unit_id": unit_id}, f"moved to unit {unit_id}")
+
+
+def deactivate(db, user_id: str) -> dict:
+    return _change_account(db, user_id, {"active": False}, "deactivated")
+
+
+def reactivate(db, user_id: str) -> dict:
+    return _change_account(db, user_id, {"active": True}, "reactivated")
+
+
+def lock_account(db, user_id: str, seconds: int) -> dict:
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        raise Invalid("A lock needs a positive number of seconds.", "锁定时长必须是正整数秒。",
+                      code="bad-lock")
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    return _change_account(db, user_id, {"locked_until": until}, f"locked until {until}")
+
+
+def unlock_account(db, user_id: str) -> dict:
+    return _change_account(db, user_id, {"locked_until": None}, "unlocked")
+
+
+def revoke_sessions(db, user_id: str) -> dict:
+    """Sign the account out everywhere (a lost phone; a password change must do this too)."""
+    return _change_account(db, user_id, {}, "signed out everywhere")
 
 
 def get_user(db, user_id: str) -> dict:
@@ -116,7 +125,7 @@ def partner_for_api_key(db, api_key) -> dict:
         row = uow.session.execute(
             sa.select(k.c.id, k.c.partner_id, u.c.roles).join(u, u.c.id == k.c.partner_id)
             .where(k.c.key_hash == domain.api_key_hash(api_key),
-                   k.c.revoked_at.is_(None))).first()
+                   k.c.revoked_at.is_(None), u.c.active)).first()
     if row is None or "partner" not in row.roles:
         log.warning("an Open311 api_key was refused (unknown, revoked or not a partner's)")
         raise domain.api_key_refused(given=True)

@@ -18,10 +18,13 @@ users = sa.Table(
     sa.Column("phone", sa.String(20)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
-    # Sign-in lockout (domain.after_failed_sign_in): wrong passwords in a row, and until
-    # when every sign-in is refused.
-    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    # Locked by the command center until then (handlers.lock_account); sign-in failures
+    # no longer lock anyone (see gateway/signin.py).
     sa.Column("locked_until", sa.DateTime(timezone=True)),
+    # Every token carries the version it was issued at; bumping it revokes them all
+    # (domain.token_state). A deactivated account keeps its row, and its trail.
+    sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 # Open311 partners' API keys (POST /open311/v2/requests). Only a hash of each key is kept:

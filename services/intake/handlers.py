@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
 from minqing_kernel.events import Event, EventRejected
 from minqing_kernel.pagination import clamp_limit, decode_cursor, encode_cursor, page
+from minqing_kernel.ratelimit import RateLimiter
 from services.intake import domain, models, schemas
 from services.intake.metrics import (
     ATTACHMENTS_REFUSED,
@@ -222,8 +224,17 @@ def submit_report(db, store, catalogue: Catalogue, caller_key: bytes, actor: dic
     return schemas.ReportView().dump(row)
 
 
-def accept_partner_report(db, store, catalogue: Catalogue, caller_key: bytes,
-                          event: Event) -> dict:
+def partner_over_limit(wait_s: float) -> EventRejected:
+    seconds = max(1, math.ceil(wait_s))
+    return EventRejected(
+        "rate-limited",
+        f"Too many reports from this partner in a short time; send this one again in "
+        f"{seconds} s (PARTNER_REPORT_BURST, then PARTNER_REPORT_RATE_PER_MIN).",
+        f"合作平台短时间内提交的报告过多，请 {seconds} 秒后重新发送本条。")
+
+
+def accept_partner_report(db, store, catalogue: Catalogue, caller_key: bytes, event: Event,
+                          limiter: RateLimiter | None = None) -> dict:
     """A partner platform's report (partner_report.submitted) becomes a report like any
     other, on the `partner` channel, so report.submitted -> dispatch opens its case.
 
@@ -237,6 +248,14 @@ def accept_partner_report(db, store, catalogue: Catalogue, caller_key: bytes,
     keys by our UUIDs, while a partner's event id is any string).
     """
     partner = domain.partner_name(event.user_id) or "unknown"
+    # Per partner, before any work: a runaway publisher gets its surplus back on its own
+    # rejection queue with when to resend, nothing is dropped, and others are unaffected.
+    wait = limiter.take(partner) if limiter is not None else 0.0
+    if wait:
+        PARTNER_REPORTS.labels(partner, "rate-limited").inc()
+        log.warning("partner %s is over its report limit; event %s sent back", partner,
+                    event.id, extra={"event_id": event.id})
+        raise partner_over_limit(wait)
     try:
         actor = domain.partner_actor(event.user_id)
         report = submit_report(db, store, catalogue, caller_key, actor,

@@ -8,6 +8,7 @@ from minqing_kernel.keys import SecretKey
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.objectstore import ObjectStore
+from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
 from services.intake import domain, handlers, models
@@ -28,6 +29,8 @@ class IntakeService(OpsEndpoints):
     dispatch = RemoteService("dispatch")  # which reports a leader's units handle
     timer = EntrypointTimer()
     correlation = CorrelationContext()
+    # Reports per partner platform over RabbitMQ (see handlers.accept_partner_report).
+    partner_limit = RateLimit("PARTNER_REPORT_RATE_PER_MIN", "PARTNER_REPORT_BURST", 60, 30)
 
     # One at a time: partners send few reports, and a refused one is sent back alone.
     @consume_event("partners", event_type("partner_report.submitted"),
@@ -35,7 +38,7 @@ class IntakeService(OpsEndpoints):
     def accept_partner_report(self, events):
         for event in events:
             handlers.accept_partner_report(self.db, self.store, CATALOGUE, self.caller_key,
-                                           event)
+                                           event, self.partner_limit)
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:

@@ -91,9 +91,10 @@ def spare_real_accounts(case) -> None:
     """Sign-in attempts with a wrong password go to a made-up name, not a real one.
 
     The document's example signs in as resident-zhang, and the coverage phase varies its
-    password; five wrong ones in a row would lock a demo account (identity's lockout) for
-    the rest of the test session. A made-up name answers the same 401 (identity makes
-    sure of that), so the contract is fuzzed just the same. The right password is kept.
+    password; five wrong ones from this client would throttle that demo account's sign-in
+    from 127.0.0.1 (gateway/signin.py) for the rest of the test session. A made-up name
+    answers the same 401 (identity makes sure of that), so the contract is fuzzed just the
+    same. The right password is kept.
     """
     body = case.body
     if (case.path == "/v1/auth/token" and isinstance(body, dict)

@@ -695,59 +695,65 @@ def test_a_phone_callers_number_is_returned_to_no_one(world, check):
     assert CALLER_PHONE not in json.dumps(case) and case["reporter_ids"] == []
 
 
-# --- sign-in lockout ------------------------------------------------------------------------
+# --- sign-in throttling (per client, never an account locked for everyone) -----------------
 
-def sign_in(stack, username: str, password: str) -> requests.Response:
+def sign_in(stack, username: str, password: str, client: str = "127.0.0.1"
+            ) -> requests.Response:
+    # The test stack believes one proxy (TRUSTED_PROXIES=1): X-Forwarded-For plays the client.
     return requests.post(f"{stack.gateway}/v1/auth/token",
-                         json={"username": username, "password": password}, timeout=30)
+                         json={"username": username, "password": password},
+                         headers={"X-Forwarded-For": client}, timeout=30)
 
 
-def assert_locked(r: requests.Response) -> dict:
+def assert_throttled(r: requests.Response) -> dict:
     assert_status(r, 429)
     problem = r.json()
-    assert problem["type"] == "/problems/login-locked"
+    assert problem["type"] == "/problems/sign-in-throttled"
     assert 0 < problem["retry_after_s"] <= 900
     assert r.headers["Retry-After"] == str(problem["retry_after_s"])
     assert re.search(r"[\u3400-\u9fff]", problem["detail_zh"])
+    assert "锁定" not in problem["detail_zh"] and "locked" not in problem["detail"]
     return problem
 
 
-def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(stack, world,
-                                                                         check):
-    # Given a user no other test signs in as
-    username = "gridleader-qiutao-1"
-    # When five wrong passwords come in a row, each is just wrong
+def test_five_wrong_passwords_throttle_that_client_and_not_the_account(stack, world, check):
+    # Given a user no other test signs in as, and a stranger's address
+    username, stranger = "gridleader-qiutao-1", "203.0.113.11"
+    # When five wrong passwords come from the stranger, each is just wrong
     for attempt in range(5):
-        r = sign_in(stack, username, f"guess-{attempt}")
+        r = sign_in(stack, username, f"guess-{attempt}", stranger)
         assert_status(r, 401)
         assert r.json()["type"] == "/problems/bad-credentials"
-    # Then even the right password is refused, for a while
-    assert_locked(sign_in(stack, username, PASSWORD))
+    # Then the stranger is throttled, even with the right password
+    assert_throttled(sign_in(stack, username, PASSWORD, stranger))
+    # And the owner, from her own phone, signs in as usual
+    assert_status(sign_in(stack, username, PASSWORD, "198.51.100.11"), 200)
 
 
 def test_a_successful_sign_in_resets_the_count(stack, world, check):
-    username = "gridleader-jinlong-1"
+    username, phone = "gridleader-jinlong-1", "198.51.100.12"
     for attempt in range(4):
-        assert sign_in(stack, username, f"guess-{attempt}").status_code == 401
-    assert sign_in(stack, username, PASSWORD).status_code == 200
+        assert sign_in(stack, username, f"guess-{attempt}", phone).status_code == 401
+    assert sign_in(stack, username, PASSWORD, phone).status_code == 200
     for attempt in range(4):
-        assert sign_in(stack, username, f"again-{attempt}").status_code == 401
-    assert sign_in(stack, username, PASSWORD).status_code == 200
+        assert sign_in(stack, username, f"again-{attempt}", phone).status_code == 401
+    assert sign_in(stack, username, PASSWORD, phone).status_code == 200
 
 
 def test_a_made_up_username_answers_exactly_like_a_real_one(stack, world, check):
     # Given a username that exists and one that does not, both unused so far
     real, made_up = "gridleader-wujiang-1", f"nobody-{uuid.uuid4().hex[:8]}"
+    client = "203.0.113.13"
     # When each gets five wrong passwords, the answers are the same
     for attempt in range(5):
-        a, b = sign_in(stack, real, f"guess-{attempt}"), sign_in(stack, made_up,
-                                                                 f"guess-{attempt}")
+        a, b = sign_in(stack, real, f"guess-{attempt}", client), \
+            sign_in(stack, made_up, f"guess-{attempt}", client)
         assert (a.status_code, a.json()) == (b.status_code, b.json()) == (401, a.json())
-    # And then both are "locked" alike: nothing tells which account exists
-    locked_real, locked_made_up = assert_locked(sign_in(stack, real, PASSWORD)), \
-        assert_locked(sign_in(stack, made_up, PASSWORD))
-    assert {k: v for k, v in locked_real.items() if k != "retry_after_s"} == \
-        {k: v for k, v in locked_made_up.items() if k != "retry_after_s"}
+    # And then both are throttled alike: nothing tells which account exists
+    throttled_real = assert_throttled(sign_in(stack, real, PASSWORD, client))
+    throttled_made_up = assert_throttled(sign_in(stack, made_up, PASSWORD, client))
+    assert {k: v for k, v in throttled_real.items() if k != "retry_after_s"} == \
+        {k: v for k, v in throttled_made_up.items() if k != "retry_after_s"}
     # And nothing was written for the made-up name
     assert stack.scalar("SELECT count(*) FROM identity.users WHERE username = :u",
                         u=made_up) == 0

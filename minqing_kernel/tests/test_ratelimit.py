@@ -1,10 +1,12 @@
-"""Report submission is rate-limited per user: a burst, then a steady rate. The clock is
+"""The kernel's rate limiter (reports per user, sign-ins per client, partner reports):
+a burst, then a steady rate. The clock is
 injected, so nothing here sleeps."""
 from __future__ import annotations
 
 import pytest
 
-from gateway.ratelimit import RateLimiter, too_many_reports
+from gateway.ratelimit import too_many_reports
+from minqing_kernel.ratelimit import RateLimiter
 
 
 class Clock:
@@ -115,3 +117,14 @@ def test_over_the_limit_is_a_429_rate_limited_problem_with_whole_seconds():
     assert (body["status"], body["type"]) == (429, "/problems/rate-limited")
     assert body["retry_after_s"] == 2
     assert "2 s" in body["detail"] and "2 秒" in body["detail_zh"]
+
+
+def test_waiting_is_asked_without_using_up_a_token(limiter):
+    # Given a user with one token left
+    for _ in range(9):
+        limiter.take("resident-zhang")
+    # When the wait is asked any number of times
+    assert [limiter.wait("resident-zhang") for _ in range(5)] == [0.0] * 5
+    # Then the token is still there, and once taken the wait is the interval
+    assert limiter.take("resident-zhang") == 0.0
+    assert limiter.wait("resident-zhang") == pytest.approx(2.0)
