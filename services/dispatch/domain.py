@@ -102,7 +102,10 @@ VOLUNTEERS = {"patroller"}
 # Who sees every case: the command center and the discipline office (纪工委, read-only:
 # it has no action). Leaders see the cases of the units they lead (can_view).
 SEE_ALL = {"operator", "admin", "discipline"}
-SEES_REPORTERS = SEE_ALL | {"leader"}
+# Who may know who reported: the command center (it calls reporters back) and oversight.
+# Not a unit's leader: 社区书记 and grid leaders live among the people a report is about,
+# and following a case up needs the problem, not the name (ARCHITECTURE.md).
+SEES_REPORTERS = SEE_ALL
 PRIORITIES = ("urgent", "high", "normal", "low")
 REPEATED_RETURNS = 2  # from the second return on, the operator is asked to decide
 PARTNERS = {"ping_an_365": "ext-pingan365"}  # partner -> its unit in the reference data
@@ -219,7 +222,7 @@ def may_read_rating_comment(actor: dict, reporter_ids: list[str]) -> bool:
 
 def visible_reporters(actor: dict, reporter_ids: list[str]) -> list[str]:
     """Who reported a case, as `actor` may see it. Those who read every report (the
-    command center, leaders, oversight) see them all; a handler needs the problem, not
+    command center, oversight) see them all; a handler or a leader needs the problem, not
     who raised it (a neighbour's noise complaint must not reach the neighbour's
     community with a name on it); a reporter sees herself and no other reporter."""
     if set(actor["roles"]) & SEES_REPORTERS:

@@ -248,6 +248,13 @@ def can_read_report(actor: dict, reporter_id: str, submitted_by: str,
     return case_led and is_scoped_leader(actor)
 
 
+def sees_reporter(actor: dict, reporter_id: str) -> bool:
+    """Whether `actor` may know who reported: the command center and oversight, and the
+    reporter herself. A leader reads her units' reports without the name (dispatch's
+    visible_reporters says why)."""
+    return bool(STAFF_READERS & set(actor["roles"])) or actor["id"] == reporter_id
+
+
 def is_scoped_leader(actor: dict) -> bool:
     """A leader who is not also a reader of every report: dispatch must be asked."""
     roles = set(actor["roles"])

@@ -326,7 +326,16 @@ def get_report(uow, actor: dict, report_id: str, cases_led: CasesLed) -> dict:
                             "这条爆料的案卷不在您分管的单位办理，您无权查看。")
         # Not 404: the resident should know the id is right but not theirs to read.
         raise Forbidden("This report belongs to someone else.", "这条爆料属于其他人，您无权查看。")
-    return schemas.ReportView().dump(row)
+    return report_view(actor, row)
+
+
+def report_view(actor: dict, row) -> dict:
+    """A report as `actor` may read it: who reported is left out for those who may read
+    the report but not know its reporter (a leader)."""
+    view = schemas.ReportView().dump(row)
+    if not domain.sees_reporter(actor, row.reporter_id):
+        view["reporter_id"] = None
+    return view
 
 
 def list_reports(uow, actor: dict, cursor: str | None, limit,
@@ -343,7 +352,7 @@ def list_reports(uow, actor: dict, cursor: str | None, limit,
     if after is not None:
         query = query.where(r.c.seq < after)
     rows = uow.session.execute(query).all()
-    return page(rows, limit, schemas.ReportView().dump)
+    return page(rows, limit, lambda row: report_view(actor, row))
 
 
 def _leaders_page(uow, actor: dict, after: int | None, limit: int,
@@ -353,7 +362,8 @@ def _leaders_page(uow, actor: dict, after: int | None, limit: int,
     is asked about each chunk. The work per page is bounded: after LEADER_SCAN_ROUNDS
     chunks the page is returned as it is (maybe short, even empty) with a cursor to go on."""
     r = models.reports
-    view = schemas.ReportView().dump
+    def view(row) -> dict:
+        return report_view(actor, row)
     items: list = []
     for _ in range(LEADER_SCAN_ROUNDS):
         query = sa.select(r).order_by(r.c.seq.desc()).limit(LEADER_SCAN_ROWS)

@@ -52,8 +52,9 @@ USERS = {
 }
 ROLES = tuple(USERS)
 CASE_UNIT = "comm-wujiang"
-# Who may see who reported a thing (dispatch.domain.SEE_ALL, intake STAFF_READERS).
-SEES_REPORTERS = {"operator", "leader", "admin"}
+# Who may see who reported a thing (dispatch.domain.SEES_REPORTERS, intake STAFF_READERS):
+# not a leader, who reads the reports of the units they lead without the reporter.
+SEES_REPORTERS = {"operator", "admin"}
 HANDLERS = {"handler-of-unit", "handler-other-unit"}
 
 # {report} is the owner's report, {case} its case, {phone_report} and {phone_case} a
