@@ -117,7 +117,8 @@ def test_the_key_in_the_pingan365_work_order_names_no_one(stack):
     sim = f"http://{stack.st.env['PINGAN365_SIM_ADDRESS']}/_sim/requests"
 
     def work_order():
-        orders = requests.get(sim, timeout=5).json()["requests"]
+        orders = requests.get(sim, headers=stack.sim_admin_headers, timeout=5).json()[
+            "requests"]
         return next((w for w in orders
                      if w["attributes"].get("minqing_case_id") == case_id), None)
     order = wait_for(work_order, 60, "the work order on 平安365")
