@@ -22,6 +22,7 @@ import math
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
 
+from gateway.ratelimit import too_many
 from minqing_kernel.errors import TooManyRequests
 from minqing_kernel.ratelimit import RateLimiter
 
@@ -34,11 +35,8 @@ SIGNINS_THROTTLED = Counter("minqing_signins_throttled_total",
 
 
 def too_many_attempts_from_client(wait_s: float) -> TooManyRequests:
-    seconds = max(1, math.ceil(wait_s))
-    return TooManyRequests(
-        f"Too many sign-in attempts from your network; try again in {seconds} s.",
-        f"您所在网络的登录尝试过于频繁，请 {seconds} 秒后再试。",
-        code="sign-in-throttled", retry_after_s=seconds)
+    return too_many("Too many sign-in attempts from your network",
+                    "您所在网络的登录尝试过于频繁", wait_s, code="sign-in-throttled")
 
 
 def too_many_failures_here(wait_s: float) -> TooManyRequests:
