@@ -59,6 +59,7 @@ from prometheus_client import Counter
 from werkzeug.wrappers import Response
 
 from gateway.ratelimit import too_many_reports
+from gateway.submission import submission_id
 from minqing_kernel.errors import Problem
 from minqing_kernel.web import http, json_response
 
@@ -424,8 +425,6 @@ class Open311Endpoints:
     @http("POST", f"{PREFIX}/requests.<string:fmt>")
     @open311("create_request")
     def open311_create_request(self, request, fmt, lang):
-        from gateway.service import submission_id  # (the gateway's, one way for both APIs)
-
         if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
             raise bad_request("Send the request as application/x-www-form-urlencoded.",
                               "请以 application/x-www-form-urlencoded 格式提交。")
