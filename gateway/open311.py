@@ -51,7 +51,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
@@ -59,7 +58,9 @@ from prometheus_client import Counter
 from werkzeug.wrappers import Response
 
 from gateway.ratelimit import too_many_reports
+from gateway.submission import submission_id
 from minqing_kernel.errors import Problem
+from minqing_kernel.ids import uuid_or_none
 from minqing_kernel.web import http, json_response
 
 log = logging.getLogger(__name__)
@@ -244,10 +245,10 @@ def comma_list(args, name: str) -> list[str]:
 
 
 def report_id(raw: str, what_en: str = "service request", what_zh: str = "服务请求") -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise not_found(f"No {what_en} {raw}.", f"{what_zh} {raw} 不存在。") from None
+    parsed = uuid_or_none(raw)
+    if parsed is None:
+        raise not_found(f"No {what_en} {raw}.", f"{what_zh} {raw} 不存在。")
+    return parsed
 
 
 def attribute_answers(form) -> dict:
@@ -424,8 +425,6 @@ class Open311Endpoints:
     @http("POST", f"{PREFIX}/requests.<string:fmt>")
     @open311("create_request")
     def open311_create_request(self, request, fmt, lang):
-        from gateway.service import submission_id  # (the gateway's, one way for both APIs)
-
         if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
             raise bad_request("Send the request as application/x-www-form-urlencoded.",
                               "请以 application/x-www-form-urlencoded 格式提交。")
@@ -478,7 +477,7 @@ class Open311Endpoints:
             if len(ids) > MAX_IDS:
                 raise bad_request(f"At most {MAX_IDS} service_request_id at once.",
                                   f"一次最多查询 {MAX_IDS} 个 service_request_id。")
-            known = [i for i in ids if _is_uuid(i)]
+            known = [i for i in ids if uuid_or_none(i)]
             reports = self.intake.open311_reports(
                 {"ids": known, "offset": offset, "limit": size}) if known else []
             return render(fmt, "service_requests", self._requests(reports, lang))
@@ -553,11 +552,3 @@ class Open311Endpoints:
             update["updated_datetime"] = w3(update["updated_datetime"])
             update["media_url"] = None
         return render(fmt, "service_request_updates", updates)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False

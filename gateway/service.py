@@ -7,7 +7,6 @@ decided by the service that owns the thing.
 from __future__ import annotations
 
 import json
-import uuid
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from gateway.ratelimit import (
     too_many_uploads,
 )
 from gateway.signin import SignInLimits
+from gateway.submission import submission_id
 from minqing_kernel.errors import BadRequest, Problem, Unauthorized
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import REQUESTS_REFUSED, EntrypointTimer
@@ -52,18 +52,6 @@ def _text_keys(pairs: list) -> dict:
     for key, _ in pairs:
         key.encode("utf-8")  # UnicodeEncodeError is a ValueError: malformed JSON
     return dict(pairs)
-
-
-SUBMISSIONS = uuid.UUID("5b0e7c1e-9d1f-4c55-8a57-6d2b8a1f0c3e")
-
-
-def submission_id(actor: dict, idempotency_key: str | None) -> str:
-    """The id the report will have, fixed here so that a repeat cannot make a second one:
-    nameko redelivers an RPC request whose reply was lost (a broker restart), and a phone
-    on a bad network resends with the same Idempotency-Key."""
-    if idempotency_key:
-        return str(uuid.uuid5(SUBMISSIONS, f"{actor['id']}\n{idempotency_key[:200]}"))
-    return str(uuid.uuid4())
 
 
 # No request of this API nests deeper than a few levels; 32 leaves room and keeps every

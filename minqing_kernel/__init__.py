@@ -4,5 +4,6 @@ One way to do each cross-cutting thing: the CloudEvents envelope (`events`), a u
 work whose events go to a transactional outbox (`db`), the relay that publishes the
 outbox (`outbox`), idempotent consumption with dead-lettering (`consumer`), problem
 errors that cross RPC typed (`errors`), the object store (`objectstore`), metrics and
-health (`ops`), and fault points for crash tests (`faults`).
+health (`ops`), ids from outside (`ids`), paging (`pagination`), reference data cached
+per process (`reference`), and fault points for crash tests (`faults`).
 """

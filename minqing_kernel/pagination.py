@@ -47,3 +47,13 @@ def page(rows: list, limit: int, view) -> dict:
     more = len(rows) > limit
     return {"items": [view(r) for r in items],
             "next_cursor": encode_cursor(items[-1].seq) if more and items else None}
+
+
+def paged(session, stmt, seq_column, query: dict, view, newest_first: bool = False) -> dict:
+    """Run `stmt` (already ordered by `seq_column`) one page at a time: `query`'s `limit`
+    and `cursor`, the next cursor in the answer. Newest first pages downwards."""
+    limit = clamp_limit(query.get("limit"))
+    cursor = decode_cursor(query.get("cursor"))
+    if cursor is not None:
+        stmt = stmt.where(seq_column < cursor if newest_first else seq_column > cursor)
+    return page(session.execute(stmt.limit(limit + 1)).all(), limit, view)

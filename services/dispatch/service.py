@@ -1,5 +1,9 @@
-"""dispatch: cases. Entrypoints only: the lifecycle's rules are in domain.py and its steps in
-handlers.py; SLA rules in sla.py and their steps in supervision.py; Open311 reads in open311.py."""
+"""dispatch: cases. Entrypoints only; each delegates to the use case of its feature:
+lifecycle.py (open, act, rate, the partner's word; actions.py is the actions endpoint),
+screening.py (duplicates, merge), routing.py (reference data, rules), agenda.py (班子会,
+projects), wishes.py (微心愿), supervision.py (督办), audit.py (the trail), case_views.py
+(reads) and open311.py. The rules are in case.py (the Case aggregate), domain.py and sla.py.
+"""
 import logging
 
 from nameko.dependency_providers import Config
@@ -13,21 +17,33 @@ from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.timer import configured_timer
 from minqing_kernel.web import OpsEndpoints
-from services.dispatch import handlers, models, open311, supervision
+from services.dispatch import (
+    actions,
+    agenda,
+    audit,
+    case_views,
+    lifecycle,
+    models,
+    open311,
+    routing,
+    screening,
+    supervision,
+    wishes,
+)
+from services.dispatch.clocks import SupervisionSettings
 from services.dispatch.metrics import SLA_SCAN_FAILURES
 
-REFDATA = handlers.RefData()
 log = logging.getLogger(__name__)
 
 
-class SupervisionSettings(DependencyProvider):
-    """SLA ladder, satisfaction wait and callback sample from the config, set at start."""
+class Supervision(DependencyProvider):
+    """SLA ladder, satisfaction wait and callback sample, from the service's config."""
 
     def setup(self) -> None:
-        supervision.configure(self.container.config)
+        self.settings = SupervisionSettings.from_config(self.container.config)
 
-    def get_dependency(self, worker_ctx) -> supervision.Settings:
-        return supervision.SETTINGS
+    def get_dependency(self, worker_ctx) -> SupervisionSettings:
+        return self.settings
 
 
 class DispatchService(OpsEndpoints):
@@ -36,7 +52,8 @@ class DispatchService(OpsEndpoints):
     db = Database(models.metadata, models.outbox, models.processed_events)
     timer = EntrypointTimer()
     correlation = CorrelationContext()
-    supervision_settings = SupervisionSettings()
+    reference = routing.Reference()
+    settings = Supervision()
 
     # The internal twin of report.submitted (intake.internal): it names the reporter, who
     # must be able to follow and rate her case; the public event does not.
@@ -44,7 +61,7 @@ class DispatchService(OpsEndpoints):
                    retired_bindings=(("intake.events", event_type("report.submitted")),))
     def open_case(self, events):
         with self.db.handling("dispatch.open_case", events) as (uow, fresh):
-            handlers.open_cases(uow, REFDATA, fresh)
+            lifecycle.open_cases(uow, self.reference, fresh)
 
     # The partner's word on a case handed to it (外部联动), from integration365.
     @consume_event("integration365", event_type("external.accepted"))
@@ -65,109 +82,111 @@ class DispatchService(OpsEndpoints):
 
     def _external(self, kind: str, events) -> None:
         with self.db.handling(f"dispatch.{kind.replace('.', '_')}", events) as (uow, fresh):
-            handlers.on_external(uow, REFDATA, kind, fresh)
+            lifecycle.on_partner_event(uow, self.reference, self.settings, kind, fresh)
 
     @rpc
     def list_cases(self, actor: dict, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.list_cases(uow, REFDATA, actor, query)
+            return case_views.list_cases(uow, self.reference, actor, query)
 
     @rpc
     def get_case(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.get_case(uow, REFDATA, actor, case_id)
+            return case_views.get_case(uow, self.reference, actor, case_id)
 
     @rpc
     def case_for_report(self, actor: dict, report_id: str) -> dict | None:
         with self.db.unit_of_work() as uow:
-            return handlers.case_for_report(uow, REFDATA, actor, report_id)
+            return case_views.case_for_report(uow, self.reference, actor, report_id)
 
     @rpc
     def reports_visible_to(self, actor: dict, report_ids: list[str]) -> list[str]:
         """For intake: which of these reports' cases `actor` may see (a leader's scope)."""
         with self.db.unit_of_work() as uow:
-            return handlers.reports_visible_to(uow, REFDATA, actor, report_ids)
+            return case_views.reports_visible_to(uow, self.reference, actor, report_ids)
 
     @rpc
     def act(self, actor: dict, case_id: str, action: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.act(uow, REFDATA, actor, case_id, action)
+            return actions.act(uow, self.reference, self.settings, actor, case_id, action)
 
     @rpc
     def give_feedback(self, actor: dict, case_id: str, feedback: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.give_feedback(uow, REFDATA, actor, case_id, feedback)
+            return lifecycle.give_feedback(uow, self.reference, self.settings, actor,
+                                           case_id, feedback)
 
     @rpc
     def timeline(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.timeline(uow, REFDATA, actor, case_id)
+            return audit.timeline(uow, self.reference, actor, case_id)
 
     @rpc
     def list_units(self) -> list[dict]:
         with self.db.unit_of_work() as uow:
-            units = REFDATA.fresh(uow.session).units
+            units = self.reference.fresh(uow.session).units
         return [{"id": u.id, "kind": u.kind, "name_zh": u.name_zh, "name_en": u.name_en}
                 for u in units.values()]
 
     @rpc
     def duplicate_candidates(self, actor: dict, case_id: str, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.duplicate_candidates(uow, actor, case_id, query)
+            return screening.duplicate_candidates(uow, actor, case_id, query)
 
     @rpc
     def list_rules(self) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.list_rules(uow)
+            return routing.list_rules(uow)
 
     @rpc
     def put_rule(self, actor: dict, rule: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            result = handlers.put_rule(uow, REFDATA, actor, rule)
-        REFDATA.invalidate()  # committed: the next suggestion uses the new rules
+            result = routing.put_rule(uow, self.reference, actor, rule)
+        self.reference.invalidate()  # committed: the next suggestion uses the new rules
         return result
 
     @rpc
     def delete_rule(self, actor: dict, rule_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            result = handlers.delete_rule(uow, REFDATA, actor, rule_id)
-        REFDATA.invalidate()
+            result = routing.delete_rule(uow, self.reference, actor, rule_id)
+        self.reference.invalidate()
         return result
 
     @rpc
     def decide(self, actor: dict, case_id: str, decision: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.decide(uow, REFDATA, actor, case_id, decision)
+            return agenda.decide(uow, self.reference, self.settings, actor, case_id, decision)
 
     @rpc
     def list_projects(self, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.list_projects(uow, query)
+            return agenda.list_projects(uow, query)
 
     @rpc
     def get_project(self, project_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.get_project(uow, project_id)
+            return agenda.get_project(uow, project_id)
 
     @rpc
     def update_project(self, actor: dict, project_id: str, update: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.update_project(uow, actor, project_id, update)
+            return agenda.update_project(uow, actor, project_id, update)
 
     @rpc
     def list_wishes(self, actor: dict, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.list_wishes(uow, actor, query)
+            return wishes.list_wishes(uow, actor, query)
 
     @rpc
     def claim_wish(self, actor: dict, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.claim_wish(uow, REFDATA, actor, case_id)
+            return wishes.claim_wish(uow, self.reference, self.settings, actor, case_id)
 
     @rpc
     def fulfil_wish(self, actor: dict, case_id: str, fulfilment: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return handlers.fulfil_wish(uow, REFDATA, actor, case_id, fulfilment)
+            return wishes.fulfil_wish(uow, self.reference, self.settings, actor, case_id,
+                                      fulfilment)
 
     # --- Open311 (the gateway's /open311/v2/): read-only, no people in the answers ---
 
@@ -188,10 +207,11 @@ class DispatchService(OpsEndpoints):
         """Every instance runs this: warnings are sent once whoever scans (see
         supervision.py), and each step commits on its own so one failing leaves the
         other to run."""
-        for step, run in (("warnings", supervision.scan),
-                          ("satisfaction", lambda uow: supervision.close_unanswered(
-                              uow, REFDATA)),
-                          ("red_lines", supervision.refresh_open_red_lines)):
+        for step, run in (
+                ("warnings", lambda uow: supervision.scan(uow, self.settings)),
+                ("satisfaction", lambda uow: supervision.close_unanswered(
+                    uow, self.reference, self.settings)),
+                ("red_lines", supervision.refresh_open_red_lines)):
             try:
                 with self.db.unit_of_work() as uow:
                     run(uow)
@@ -219,7 +239,8 @@ class DispatchService(OpsEndpoints):
     def decide_extension(self, actor: dict, case_id: str, extension_id: str,
                          payload: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return supervision.decide_extension(uow, actor, case_id, extension_id, payload)
+            return supervision.decide_extension(uow, self.settings, actor, case_id,
+                                                extension_id, payload)
 
     @rpc
     def list_callbacks(self, actor: dict, query: dict) -> dict:
@@ -229,7 +250,8 @@ class DispatchService(OpsEndpoints):
     @rpc
     def record_callback(self, actor: dict, callback_id: str, payload: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return supervision.record_callback(uow, REFDATA, actor, callback_id, payload)
+            return supervision.record_callback(uow, self.reference, self.settings, actor,
+                                               callback_id, payload)
 
     @rpc
     def list_sla_policies(self, query: dict) -> dict:
@@ -244,10 +266,11 @@ class DispatchService(OpsEndpoints):
 
     @rpc
     def supervision_report(self, actor: dict, query: dict) -> dict:
+        """督办报告: the RPC keeps its published name; the use case is the summary."""
         with self.db.unit_of_work() as uow:
-            return supervision.report(uow, actor, query)
+            return supervision.supervision_summary(uow, actor, query)
 
     @rpc
     def verify_case_trail(self, case_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            return supervision.verify_case_trail(uow, case_id)
+            return audit.verify_case_trail(uow, case_id)

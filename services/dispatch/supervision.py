@@ -1,7 +1,8 @@
-"""Supervision (督办) use cases: SLA clocks and their warnings, the inbox, extensions, the
-satisfaction wait, callbacks (回访), the supervision report and the trail check.
+"""Supervision (督办) use cases: the warnings of SLA clocks, the inbox, extensions, the
+satisfaction wait, callbacks (回访), SLA policies and the supervision summary (督办报告).
 
-The rules are in sla.py (no I/O); here each step is one unit of work. Exactly-once
+The rules are in sla.py (no I/O); the clocks follow each case change in clocks.py (one
+layer below the lifecycle); here each step is one unit of work. Exactly-once
 warnings: a warning row with a unique key (case, deadline kind, deadline value, rung) is
 inserted with ON CONFLICT DO NOTHING in the same transaction as its inbox rows and its
 event (the outbox), so the scan may run on every dispatch instance, be killed anywhere
@@ -11,114 +12,36 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.errors import BadRequest, Conflict, Forbidden, NotFound, validated
-from minqing_kernel.pagination import clamp_limit, decode_cursor, page
-from services.dispatch import domain, handlers, models, schemas, sla
+from minqing_kernel.ids import uuid_or_404
+from minqing_kernel.pagination import paged
+from minqing_kernel.reference import TimedReference
+from services.dispatch import domain, models, schemas, sla
+from services.dispatch.case import SYSTEM, ActionInput, Case
+from services.dispatch.clocks import SupervisionSettings, clock_of
+from services.dispatch.lifecycle import take_action
 from services.dispatch.metrics import (
     CALLBACKS,
     CASES_CLOSED_UNANSWERED,
     OPEN_RED_LINES,
     SLA_WARNINGS,
 )
+from services.dispatch.repository import CaseRepository
 
 log = logging.getLogger(__name__)
-SYSTEM = {"id": "system", "roles": ["system"]}
 SCAN_BATCH = 200
 INBOX_KIND = {sla.YELLOW: "yellow_line", sla.RED: "red_line", sla.REMINDER: "reminder"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """From dispatch's config (the environment): see config.yaml."""
-    reminders: tuple[float, ...] = sla.DEFAULT_REMINDERS
-    satisfaction_wait_h: float = 72.0
-    callback_sample_rate: float = 0.1
-
-    @classmethod
-    def from_config(cls, config: dict) -> Settings:
-        return cls(reminders=sla.parse_reminders(str(config.get("SLA_REMINDERS") or "")),
-                   satisfaction_wait_h=float(config.get("SATISFACTION_WAIT_H", 72)),
-                   callback_sample_rate=float(config.get("CALLBACK_SAMPLE_RATE", 0.1)))
-
-
-SETTINGS = Settings()
-
-
-def configure(config: dict) -> Settings:
-    """Called once when the service starts (handlers reach these settings through
-    after_transition, which has no config of its own)."""
-    global SETTINGS
-    SETTINGS = Settings.from_config(config)
-    return SETTINGS
-
-
-# --- clocks ------------------------------------------------------------------------------
-
-def policy(session, category: str, priority: str | None) -> sla.Policy | None:
-    """Read at each use, not cached: an admin's change applies to the next assignment."""
-    row = session.execute(sa.select(models.sla_policies).where(
-        models.sla_policies.c.category == category,
-        models.sla_policies.c.priority == (priority or "normal"))).first()
-    return sla.Policy(row.accept_hours, row.resolve_hours, row.yellow_at) if row else None
-
-
-def deadline(uow, case: dict, kind: str, now: datetime) -> datetime | None:
-    return sla.deadline(now, policy(uow.session, case["category"], case.get("priority")), kind)
-
-
-def _clock(row) -> sla.Clock:
-    return sla.Clock(row.kind, row.started_at, row.due_at, row.yellow_at, SETTINGS.reminders)
-
-
-def after_transition(uow, case: dict, previous: str | None, action: str,
-                     now: datetime) -> None:
-    """Keep the case's running clocks in step with its state: an accept clock while it is
-    assigned to a unit, a resolve clock while accepted or with an external partner; stop
-    the others. On closing, maybe queue a callback."""
-    s, c = uow.session, models.sla_clocks
-    running = {r.kind: r for r in s.execute(sa.select(c).where(
-        c.c.case_id == case["id"], c.c.stopped_at.is_(None)).with_for_update()).all()}
-    wanted = {}
-    if case["unit_id"] and case["status"] == domain.ASSIGNED and case.get("accept_due_at"):
-        wanted[sla.ACCEPT] = case["accept_due_at"]
-    if case["unit_id"] and case["status"] == domain.ACCEPTED and case.get("resolve_due_at"):
-        wanted[sla.RESOLVE] = case["resolve_due_at"]
-    # 外部联动: the partner is held to our resolve deadline from the hand-over on.
-    if (case["unit_id"] and case["status"] == domain.ESCALATED_EXTERNAL
-            and case.get("resolve_due_at")):
-        wanted[sla.RESOLVE] = case["resolve_due_at"]
-    keep = {k for k, r in running.items()
-            if wanted.get(k) == r.due_at and r.unit_id == case["unit_id"]}
-    stop = [r.id for k, r in running.items() if k not in keep]
-    if stop:
-        s.execute(sa.update(c).where(c.c.id.in_(stop)).values(
-            stopped_at=now, stopped_by=action, next_warning_at=None))
-    for kind, due in wanted.items():
-        if kind in keep:
-            continue
-        accept = running.get(sla.ACCEPT)
-        assigned_at = (accept.assigned_at if kind == sla.RESOLVE and accept is not None
-                       and accept.unit_id == case["unit_id"] else now)
-        p = policy(s, case["category"], case.get("priority"))
-        clock = sla.Clock(kind, now, due, p.yellow_at if p else sla.DEFAULT_YELLOW_AT,
-                          SETTINGS.reminders)
-        s.execute(sa.insert(c).values(
-            case_id=case["id"], kind=kind, unit_id=case["unit_id"], assigned_at=assigned_at,
-            started_at=now, due_at=due, yellow_at=clock.yellow_at,
-            next_warning_at=clock.next_at(now)))
-    if case["status"] == domain.CLOSED and previous != domain.CLOSED:
-        _maybe_queue_callback(uow, case, now)
-
-
 # --- the scan: yellow and red lines, reminders -------------------------------------------
 
-def scan(uow, now: datetime | None = None, limit: int = SCAN_BATCH) -> int:
+def scan(uow, settings: SupervisionSettings, now: datetime | None = None,
+         limit: int = SCAN_BATCH) -> int:
     """Send every warning that is due; returns how many were sent by this call."""
     now = now or datetime.now(UTC)
     s, c = uow.session, models.sla_clocks
@@ -133,7 +56,7 @@ def scan(uow, now: datetime | None = None, limit: int = SCAN_BATCH) -> int:
         .with_for_update(of=c, skip_locked=True)).all()
     sent_total = 0
     for row in rows:
-        clock = _clock(row)
+        clock = clock_of(row, settings)
         w = models.sla_warnings
         sent = set(s.execute(sa.select(w.c.rung).where(
             w.c.case_id == row.case_id, w.c.kind == row.kind, w.c.due_at == row.due_at)
@@ -204,69 +127,61 @@ def refresh_open_red_lines(uow, now: datetime | None = None) -> dict[str, int]:
 
 # --- satisfaction and callbacks (回访) ---------------------------------------------------
 
-def close_unanswered(uow, refdata, now: datetime | None = None, limit: int = 100) -> list[str]:
+def close_unanswered(uow, reference: TimedReference, settings: SupervisionSettings,
+                     now: datetime | None = None, limit: int = 100) -> list[str]:
     """Close the resolved cases whose reporters did not rate them within the wait."""
     now = now or datetime.now(UTC)
-    cutoff = now - timedelta(hours=SETTINGS.satisfaction_wait_h)
+    cutoff = now - timedelta(hours=settings.satisfaction_wait_h)
     cases = uow.session.execute(
         sa.select(models.cases).where(models.cases.c.status == domain.RESOLVED,
                                       models.cases.c.updated_at <= cutoff)
         .order_by(models.cases.c.updated_at).limit(limit)
         .with_for_update(skip_locked=True)).mappings().all()
     closed = []
-    wait = f"{SETTINGS.satisfaction_wait_h:g}"
+    wait = f"{settings.satisfaction_wait_h:g}"
     note = f"未在 {wait} 小时内评价，按未回复结案 / not rated within {wait} h"
     for case in cases:
-        handlers._transition(uow, refdata, SYSTEM, dict(case), "close_unanswered", note=note)
+        take_action(uow, reference, settings, SYSTEM, dict(case), "close_unanswered",
+                    ActionInput(note=note))
         closed.append(case["id"])
     if closed:
         CASES_CLOSED_UNANSWERED.inc(len(closed))
     return closed
 
 
-def _maybe_queue_callback(uow, case: dict, now: datetime) -> None:
-    if not sla.in_callback_sample(case["id"], SETTINGS.callback_sample_rate):
-        return
-    uow.session.execute(pg.insert(models.callbacks).values(
-        id=str(uuid.uuid4()), case_id=case["id"], queued_at=now, status="pending")
-        .on_conflict_do_nothing())
-    CALLBACKS.labels("queued").inc()
-
-
 def list_callbacks(uow, actor: dict, query: dict) -> dict:
     q = validated(schemas.CallbackQuery(), query, "callback query", "回访查询")
     cb, cs = models.callbacks, models.cases
-    limit = clamp_limit(q.get("limit"))
     stmt = (sa.select(cb, cs.c.category, cs.c.unit_id, cs.c.rating, cs.c.reporter_ids,
                       cs.c.status.label("case_status"))
             .join(cs, cs.c.id == cb.c.case_id).where(cb.c.status == q["status"])
-            .order_by(cb.c.seq).limit(limit + 1))
-    after = decode_cursor(q.get("cursor"))
-    if after is not None:
-        stmt = stmt.where(cb.c.seq > after)
-    return page(uow.session.execute(stmt).all(), limit, schemas.CallbackView().dump)
+            .order_by(cb.c.seq))
+    return paged(uow.session, stmt, cb.c.seq, q, schemas.CallbackView().dump)
 
 
-def record_callback(uow, refdata, actor: dict, callback_id: str, payload: dict) -> dict:
+def record_callback(uow, reference: TimedReference, settings: SupervisionSettings,
+                    actor: dict, callback_id: str, payload: dict) -> dict:
     """Staff phoned the reporter: satisfied → noted on the trail; unsatisfied → the case
     reopens with the reason."""
     request = validated(schemas.CallbackRecord(), payload, "callback", "回访记录")
     cb = models.callbacks
-    row = uow.session.execute(sa.select(cb).where(cb.c.id == _uuid(callback_id, "callback"))
-                              .with_for_update()).first()
+    row = uow.session.execute(sa.select(cb).where(
+        cb.c.id == uuid_or_404(callback_id, "callback", "回访")).with_for_update()).first()
     if row is None:
         raise NotFound(f"No callback {callback_id}.", f"回访 {callback_id} 不存在。")
     if row.status != "pending":
         raise Conflict("This callback was recorded already.", "该回访已记录。",
                        code="callback-recorded")
     now = datetime.now(UTC)
-    case = handlers._locked_case(uow, row.case_id)
+    case = CaseRepository(uow).lock(row.case_id)
     status = "satisfied" if request["satisfied"] else "unsatisfied"
     note = request.get("note")
     if request["satisfied"]:
-        _note_on_trail(uow, case, actor, "callback_satisfied", note or "回访满意", now)
+        CaseRepository(uow).save(Case(case).note_on_trail(
+            actor, "callback_satisfied", note or "回访满意", now))
     else:
-        handlers._transition(uow, refdata, actor, case, "callback_unsatisfied", note=note)
+        case = take_action(uow, reference, settings, actor, case, "callback_unsatisfied",
+                           ActionInput(note=note))
     uow.session.execute(sa.update(cb).where(cb.c.id == row.id).values(
         status=status, recorded_by=actor["id"], recorded_at=now, note=note))
     CALLBACKS.labels(status).inc()
@@ -275,21 +190,11 @@ def record_callback(uow, refdata, actor: dict, callback_id: str, payload: dict) 
             "case_status": case["status"]}
 
 
-def _note_on_trail(uow, case: dict, actor: dict, action: str, note: str,
-                   now: datetime) -> None:
-    """A trail entry that changes no status (a callback, an extension)."""
-    role = sorted(set(actor["roles"]) & domain.OPERATORS or set(actor["roles"]))[0]
-    trail = handlers._trail_entry(case, now, actor, role, action, case["status"], note, [])
-    uow.session.execute(sa.update(models.cases).where(models.cases.c.id == case["id"]).values(
-        trail_head=case["trail_head"], trail_length=case["trail_length"], updated_at=now))
-    uow.session.execute(sa.insert(models.case_trail).values(**trail))
-
-
 # --- deadline extensions ----------------------------------------------------------------
 
 def request_extension(uow, actor: dict, case_id: str, payload: dict) -> dict:
     request = validated(schemas.ExtensionRequest(), payload, "extension request", "延期申请")
-    case = handlers._locked_case(uow, case_id)
+    case = CaseRepository(uow).lock(case_id)
     if "handler" not in actor["roles"] or actor.get("unit_id") != case["unit_id"]:
         raise Forbidden("Only a handler of the unit the case is assigned to can ask.",
                         "只有承办单位的处置人员可以申请延期。", code="not-your-unit")
@@ -315,12 +220,13 @@ def request_extension(uow, actor: dict, case_id: str, payload: dict) -> dict:
     return _extension_view(ext)
 
 
-def decide_extension(uow, actor: dict, case_id: str, extension_id: str, payload: dict) -> dict:
+def decide_extension(uow, settings: SupervisionSettings, actor: dict, case_id: str,
+                     extension_id: str, payload: dict) -> dict:
     request = validated(schemas.ExtensionDecision(), payload, "extension decision", "延期审批")
     e = models.sla_extensions
-    case = handlers._locked_case(uow, case_id)
+    case = CaseRepository(uow).lock(case_id)
     ext = uow.session.execute(sa.select(e).where(
-        e.c.id == _uuid(extension_id, "extension"), e.c.case_id == case["id"])
+        e.c.id == uuid_or_404(extension_id, "extension", "延期申请"), e.c.case_id == case["id"])
         .with_for_update()).mappings().first()
     if ext is None:
         raise NotFound(f"No extension {extension_id} on this case.",
@@ -349,12 +255,12 @@ def decide_extension(uow, actor: dict, case_id: str, extension_id: str, payload:
             c.c.case_id == case["id"], c.c.kind == kind, c.c.stopped_at.is_(None))).first()
         if row is not None:
             # A moved deadline is a new deadline: its warnings are keyed by the new value.
-            clock = _clock(row).extended(ext["hours"])
+            clock = clock_of(row, settings).extended(ext["hours"])
             uow.session.execute(sa.update(c).where(c.c.id == row.id).values(
                 due_at=clock.due_at, next_warning_at=clock.next_at(now)))
-        _note_on_trail(uow, case, actor, "extend_deadline",
-                       f"{sla.KIND_ZH[kind]}时限延长 {ext['hours']:g} 小时至 "
-                       f"{new_due.isoformat()}：{ext['reason']}", now)
+        CaseRepository(uow).save(Case(case).note_on_trail(
+            actor, "extend_deadline", f"{sla.KIND_ZH[kind]}时限延长 {ext['hours']:g} 小时至 "
+            f"{new_due.isoformat()}：{ext['reason']}", now))
     verdict_zh = "已批准" if approve else "未批准"
     _deliver(uow, [("unit", case["unit_id"])], f"extension_{status}", case["id"],
              f"案卷 {case['id'][:8]} 的延期申请{verdict_zh}。{request.get('note') or ''}".strip(),
@@ -385,22 +291,19 @@ def list_inbox(uow, actor: dict, query: dict) -> dict:
     """Newest first. A unit's items are shared by its handlers (one read flag for all)."""
     q = validated(schemas.InboxQuery(), query, "inbox query", "消息查询")
     i = models.inbox_items
-    limit = clamp_limit(q.get("limit"))
-    stmt = sa.select(i).where(_mine(actor)).order_by(i.c.seq.desc()).limit(limit + 1)
+    stmt = sa.select(i).where(_mine(actor)).order_by(i.c.seq.desc())
     if q.get("unread"):
         stmt = stmt.where(i.c.read_at.is_(None))
     if q.get("kind"):
         stmt = stmt.where(i.c.kind == q["kind"])
-    before = decode_cursor(q.get("cursor"))
-    if before is not None:
-        stmt = stmt.where(i.c.seq < before)
-    return page(uow.session.execute(stmt).all(), limit, schemas.InboxItemView().dump)
+    return paged(uow.session, stmt, i.c.seq, q, schemas.InboxItemView().dump,
+                 newest_first=True)
 
 
 def mark_read(uow, actor: dict, item_id: str) -> dict:
     i = models.inbox_items
     row = uow.session.execute(sa.update(i).where(
-        i.c.id == _uuid(item_id, "inbox item"), _mine(actor))
+        i.c.id == uuid_or_404(item_id, "inbox item", "消息"), _mine(actor))
         .values(read_at=sa.func.coalesce(i.c.read_at, sa.func.now()))
         .returning(*i.c)).first()
     if row is None:
@@ -439,9 +342,11 @@ def set_policy(uow, actor: dict, category: str, priority: str, payload: dict) ->
     return schemas.PolicyView().dump(row)
 
 
-# --- the supervision report (督办报告) ----------------------------------------------------
+# --- the supervision summary (督办报告) ---------------------------------------------------
 
-def report(uow, actor: dict, query: dict) -> dict:
+def supervision_summary(uow, actor: dict, query: dict) -> dict:
+    """Per unit over a period (30 days by default): cases received, accepted and resolved
+    on time, satisfaction, reopened cases and warnings sent; as JSON or CSV."""
     q = validated(schemas.ReportQuery(), query, "report query", "报告查询")
     now = datetime.now(UTC)
     to = q.get("to") or now
@@ -512,31 +417,4 @@ def _warning_counts(uow, start, to, unit) -> dict[tuple[str, str], int]:
     return {(u, level): n for u, level, n in uow.session.execute(stmt).all()}
 
 
-# --- the trail check ---------------------------------------------------------------------
 
-def verify_case_trail(uow, case_id: str) -> dict:
-    """handlers.verify_trail, plus the anchor on the case: the chain must end at the head
-    and length the case recorded with each step, so rows rewritten with their hashes
-    recomputed, or removed from the end, are caught too (reason 'head')."""
-    case = uow.session.execute(sa.select(models.cases.c.id, models.cases.c.trail_head,
-                                         models.cases.c.trail_length).where(
-        models.cases.c.id == _uuid(case_id, "case"))).first()
-    if case is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
-    result = handlers.verify_trail(uow, case.id)
-    if not result["valid"]:
-        return {**result, "reason": "chain"}
-    last = uow.session.execute(sa.select(models.case_trail.c.hash).where(
-        models.case_trail.c.case_id == case.id).order_by(models.case_trail.c.seq.desc())
-        .limit(1)).scalar()
-    if result["entries"] != case.trail_length or last != case.trail_head:
-        return {**result, "valid": False, "reason": "head",
-                "first_bad_seq": min(result["entries"], case.trail_length) or 1}
-    return {**result, "reason": None}
-
-
-def _uuid(value: str, what: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"No {what} {value}.", f"{what} {value} 不存在。") from None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from minqing_kernel.errors import NotFound
-from services.dispatch import supervision
+from services.dispatch import audit
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/minqing"
 
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         with orm.Session(engine) as session:
             for case_id in argv:
                 try:
-                    result = supervision.verify_case_trail(_ReadOnly(session), case_id)
+                    result = audit.verify_case_trail(_ReadOnly(session), case_id)
                 except NotFound as exc:
                     print(json.dumps({"case_id": case_id, "error": exc.detail_en}))
                     worst = max(worst, 2)

@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
 from minqing_kernel.events import Event, EventRejected
+from minqing_kernel.ids import uuid_or_404, uuid_or_none
 from minqing_kernel.pagination import clamp_limit, decode_cursor, encode_cursor, page
 from minqing_kernel.ratelimit import RateLimiter
+from minqing_kernel.reference import CachedReference, TimedReference
 from services.intake import domain, models, schemas
 from services.intake.metrics import (
     ATTACHMENTS_REFUSED,
@@ -27,24 +29,24 @@ UPLOAD_URL_TTL = timedelta(minutes=15)
 CATALOGUE_TTL_S = 60.0
 
 
+@dataclass(frozen=True)
 class Catalogue:
-    """Categories and the service area, read from the DB at most once a minute."""
+    """Active categories and the service area, as last read."""
+    categories: dict
+    area: domain.ServiceArea
 
-    def __init__(self):
-        self._loaded_at = 0.0
-        self.categories: dict = {}
-        self.area: domain.ServiceArea | None = None
 
-    def fresh(self, db) -> Catalogue:
-        if time.monotonic() - self._loaded_at > CATALOGUE_TTL_S:
-            with db.engine.connect() as conn:
-                rows = conn.execute(sa.select(models.categories).where(
-                    models.categories.c.active)).all()
-                boundary = conn.execute(sa.select(models.service_areas.c.boundary)).scalar()
-            self.categories = {r.code: r for r in rows}
-            self.area = domain.ServiceArea(boundary)
-            self._loaded_at = time.monotonic()
-        return self
+def load_catalogue(db) -> Catalogue:
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(models.categories).where(
+            models.categories.c.active)).all()
+        boundary = conn.execute(sa.select(models.service_areas.c.boundary)).scalar()
+    return Catalogue({r.code: r for r in rows}, domain.ServiceArea(boundary))
+
+
+def CatalogueReference() -> CachedReference:  # noqa: N802 (reads like the provider it returns)
+    """The catalogue per process, read from the DB at most once a minute."""
+    return CachedReference(load_catalogue, CATALOGUE_TTL_S)
 
 
 def create_upload(db, store, actor: dict, payload: dict) -> dict:
@@ -165,7 +167,7 @@ def check_attachments(db, store, owner_id: str, keys: list[str],
     return accepted
 
 
-def submit_report(db, store, catalogue: Catalogue, caller_key: bytes, actor: dict,
+def submit_report(db, store, catalogue: TimedReference, caller_key: bytes, actor: dict,
                   payload: dict, submission_id: str | None = None) -> dict:
     """Store a report and emit report.submitted. `submission_id` (the gateway's) makes a
     repeat of the same submission return the first report instead of making another."""
@@ -178,7 +180,7 @@ def submit_report(db, store, catalogue: Catalogue, caller_key: bytes, actor: dic
     attributes = domain.check_attributes(cat.categories[request["category"]].attributes or [],
                                          request.get("attributes"),
                                          enforce_required=channel in domain.READS_DEFINITIONS)
-    report_id = _valid_uuid(submission_id) or str(uuid.uuid4())
+    report_id = uuid_or_none(submission_id) or str(uuid.uuid4())
     attachments, claims = accept_attachments(db, store, actor["id"], request["attachments"],
                                              f"report:{report_id}")
     phone = request.get("caller_phone") if channel == "phone" else None
@@ -233,7 +235,7 @@ def partner_over_limit(wait_s: float) -> EventRejected:
         f"合作平台短时间内提交的报告过多，请 {seconds} 秒后重新发送本条。")
 
 
-def accept_partner_report(db, store, catalogue: Catalogue, caller_key: bytes, event: Event,
+def accept_partner_report(db, store, catalogue: TimedReference, caller_key: bytes, event: Event,
                           limiter: RateLimiter | None = None) -> dict:
     """A partner platform's report (partner_report.submitted) becomes a report like any
     other, on the `partner` channel, so report.submitted -> dispatch opens its case.
@@ -278,13 +280,6 @@ def partner_rejections_route(user_id: str | None) -> tuple[str, str] | None:
     return (domain.REJECTIONS_EXCHANGE, name) if name else None
 
 
-def _valid_uuid(value: str | None) -> str | None:
-    try:
-        return str(uuid.UUID(value)) if value else None
-    except ValueError:
-        return None
-
-
 def _repeated_submission(db, actor: dict, report_id: str, claims: list[dict]) -> dict:
     """The same submission again: answer as the first time, change nothing. If there is
     no such report, what collided was a claim: an upload another report took meanwhile."""
@@ -309,10 +304,7 @@ LEADER_SCAN_ROUNDS = 5   # at most this many per page: a page may come back shor
 
 
 def get_report(uow, actor: dict, report_id: str, cases_led: CasesLed) -> dict:
-    try:
-        uuid.UUID(report_id)
-    except ValueError:
-        raise NotFound(f"No report {report_id}.", f"爆料 {report_id} 不存在。") from None
+    report_id = uuid_or_404(report_id, "report", "爆料")
     row = uow.session.execute(sa.select(models.reports).where(
         models.reports.c.id == report_id)).first()
     if row is None:

@@ -13,8 +13,6 @@ from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
 from services.intake import domain, handlers, models
 
-CATALOGUE = handlers.Catalogue()
-
 
 def _partner_rejections(message) -> tuple[str, str] | None:
     return handlers.partner_rejections_route((message.properties or {}).get("user_id"))
@@ -29,6 +27,7 @@ class IntakeService(OpsEndpoints):
     dispatch = RemoteService("dispatch")  # which reports a leader's units handle
     timer = EntrypointTimer()
     correlation = CorrelationContext()
+    catalogue = handlers.CatalogueReference()
     # Reports per partner platform over RabbitMQ (see handlers.accept_partner_report).
     partner_limit = RateLimit("PARTNER_REPORT_RATE_PER_MIN", "PARTNER_REPORT_BURST", 60, 30)
 
@@ -37,8 +36,8 @@ class IntakeService(OpsEndpoints):
                    exchange=domain.INBOUND_EXCHANGE, dead_letter_to=_partner_rejections)
     def accept_partner_report(self, events):
         for event in events:
-            handlers.accept_partner_report(self.db, self.store, CATALOGUE, self.caller_key,
-                                           event, self.partner_limit)
+            handlers.accept_partner_report(self.db, self.store, self.catalogue,
+                                           self.caller_key, event, self.partner_limit)
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:
@@ -47,8 +46,8 @@ class IntakeService(OpsEndpoints):
     @rpc
     def submit_report(self, actor: dict, submission: dict,
                       submission_id: str | None = None) -> dict:
-        return handlers.submit_report(self.db, self.store, CATALOGUE, self.caller_key, actor,
-                                      submission, submission_id)
+        return handlers.submit_report(self.db, self.store, self.catalogue, self.caller_key,
+                                      actor, submission, submission_id)
 
     @rpc
     def get_report(self, actor: dict, report_id: str) -> dict:
@@ -64,7 +63,8 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def list_categories(self) -> list[dict]:
-        return [handlers.category_view(c) for c in CATALOGUE.fresh(self.db).categories.values()]
+        categories = self.catalogue.fresh(self.db).categories
+        return [handlers.category_view(c) for c in categories.values()]
 
     @rpc
     def check_attachments(self, owner_id: str, keys: list[str],

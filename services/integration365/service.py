@@ -1,9 +1,6 @@
 """integration365: the bridge to 平安365. Entrypoints only; rules in domain.py, steps in
 handlers.py, the partner's protocol in adapters.py."""
-import os
-
 from nameko.dependency_providers import Config
-from nameko.timer import timer as every
 
 from minqing_kernel.consumer import consume_event
 from minqing_kernel.db import Database
@@ -11,14 +8,10 @@ from minqing_kernel.events import event_type
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
+from minqing_kernel.timer import configured_timer
 from minqing_kernel.web import OpsEndpoints
 from services.integration365 import handlers, models
 from services.integration365.adapters import PING_AN_365, PartnerLink
-
-# nameko's timer takes its interval when the class is defined, before config is read.
-SEND_INTERVAL_S = float(os.environ.get("INTEGRATION365_SEND_INTERVAL_S", "1"))
-POLL_INTERVAL_S = float(os.environ.get("INTEGRATION365_POLL_INTERVAL_S", "2"))
-RECONCILE_INTERVAL_S = float(os.environ.get("INTEGRATION365_RECONCILE_INTERVAL_S", "60"))
 
 
 class Integration365Service(OpsEndpoints):
@@ -34,16 +27,16 @@ class Integration365Service(OpsEndpoints):
         with self.db.handling("integration365.take_on_escalation", events) as (uow, fresh):
             handlers.record_handovers(uow, fresh, {PING_AN_365})
 
-    @every(interval=SEND_INTERVAL_S)
+    @configured_timer("INTEGRATION365_SEND_INTERVAL_S", 1)
     def send_due_handovers(self):
         handlers.send_due(self.db, self.partner)
         handlers.refresh_gauges(self.db, self.partner)
 
-    @every(interval=POLL_INTERVAL_S)
+    @configured_timer("INTEGRATION365_POLL_INTERVAL_S", 2)
     def follow_partner_updates(self):
         handlers.poll_updates(self.db, self.partner)
 
-    @every(interval=RECONCILE_INTERVAL_S)
+    @configured_timer("INTEGRATION365_RECONCILE_INTERVAL_S", 60)
     def reconcile_with_partner(self):
         handlers.reconcile(self.db, self.partner)
 

@@ -123,6 +123,32 @@ def _pod(doc: dict) -> tuple[dict, dict]:
     return template.get("metadata", {}).get("labels", {}), template["spec"]
 
 
+def _security_violations(name: str, sc: dict, pod_sc: dict) -> list[str]:
+    """What a container's security context (falling back to its pod's) fails to set."""
+    out = []
+
+    def effective(key):
+        return sc[key] if key in sc else pod_sc.get(key)
+
+    if effective("runAsNonRoot") is not True:
+        out.append(f"{name}: runAsNonRoot is not true")
+    if effective("runAsUser") == 0:
+        out.append(f"{name}: runAsUser 0")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        out.append(f"{name}: allowPrivilegeEscalation is not false")
+    if sc.get("privileged"):
+        out.append(f"{name}: privileged")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        out.append(f"{name}: readOnlyRootFilesystem is not true")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        out.append(f"{name}: capabilities do not drop ALL")
+    if (sc.get("capabilities") or {}).get("add"):
+        out.append(f"{name}: adds capabilities")
+    if (effective("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        out.append(f"{name}: seccompProfile is not RuntimeDefault")
+    return out
+
+
 def container_violations(doc: dict) -> list[str]:
     where = f"{doc['kind']}/{doc['metadata']['name']}"
     _, pod = _pod(doc)
@@ -143,27 +169,26 @@ def container_violations(doc: dict) -> list[str]:
             missing = {"cpu", "memory"} - set(resources.get(part) or {})
             if missing:
                 out.append(f"{name}: resources.{part} lacks {sorted(missing)}")
-        sc = container.get("securityContext") or {}
+        out += _security_violations(name, container.get("securityContext") or {}, pod_sc)
+    return out
 
-        def effective(key, sc=sc):
-            return sc[key] if key in sc else pod_sc.get(key)
 
-        if effective("runAsNonRoot") is not True:
-            out.append(f"{name}: runAsNonRoot is not true")
-        if effective("runAsUser") == 0:
-            out.append(f"{name}: runAsUser 0")
-        if sc.get("allowPrivilegeEscalation") is not False:
-            out.append(f"{name}: allowPrivilegeEscalation is not false")
-        if sc.get("privileged"):
-            out.append(f"{name}: privileged")
-        if sc.get("readOnlyRootFilesystem") is not True:
-            out.append(f"{name}: readOnlyRootFilesystem is not true")
-        if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
-            out.append(f"{name}: capabilities do not drop ALL")
-        if (sc.get("capabilities") or {}).get("add"):
-            out.append(f"{name}: adds capabilities")
-        if (effective("seccompProfile") or {}).get("type") != "RuntimeDefault":
-            out.append(f"{name}: seccompProfile is not RuntimeDefault")
+def _ingress_violations(policies: list[dict], deployments: list[dict]) -> list[str]:
+    """Only the gateway is reachable from the ingress controller."""
+    out = []
+    for policy in policies:
+        from_ingress = any(
+            (peer.get("namespaceSelector") or {}).get("matchLabels", {})
+            .get("kubernetes.io/metadata.name") == "ingress-nginx"
+            for rule in policy["spec"].get("ingress") or [] for peer in rule.get("from") or [])
+        if not from_ingress:
+            continue
+        for doc in deployments:
+            labels, _ = _pod(doc)
+            if selects(policy["spec"].get("podSelector"), labels) and \
+                    doc["metadata"]["name"] != "gateway":
+                out.append(f"NetworkPolicy/{policy['metadata']['name']} opens "
+                           f"Deployment/{doc['metadata']['name']} to the ingress controller")
     return out
 
 
@@ -199,20 +224,7 @@ def policy_violations(docs: list[dict]) -> list[str]:
         if doc["kind"] == "Deployment" and not selecting(doc, "ingress"):
             out.append(f"{name}: not selected by any NetworkPolicy that allows ingress")
 
-    # Only the gateway is reachable from the ingress controller.
-    for policy in policies:
-        from_ingress = any(
-            (peer.get("namespaceSelector") or {}).get("matchLabels", {})
-            .get("kubernetes.io/metadata.name") == "ingress-nginx"
-            for rule in policy["spec"].get("ingress") or [] for peer in rule.get("from") or [])
-        if not from_ingress:
-            continue
-        for doc in deployments:
-            labels, _ = _pod(doc)
-            if selects(policy["spec"].get("podSelector"), labels) and \
-                    doc["metadata"]["name"] != "gateway":
-                out.append(f"NetworkPolicy/{policy['metadata']['name']} opens "
-                           f"Deployment/{doc['metadata']['name']} to the ingress controller")
+    out += _ingress_violations(policies, deployments)
 
     # Egress only to named places: a rule without `to`, or to every address, lets a
     # compromised pod (or a bridge told a hostile URL) reach anything.

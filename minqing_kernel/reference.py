@@ -1,0 +1,43 @@
+"""Reference data a service reads often and changes rarely (routing rules, categories),
+held per process and reread after a time: one way for every service, as a nameko
+DependencyProvider so that no module holds it as a global."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+
+
+class TimedReference:
+    """What `load(source)` returns, reread when older than `ttl_s` or after invalidate()
+    (an admin's change in this process applies at once; other processes within ttl_s)."""
+
+    def __init__(self, load: Callable[[Any], Any], ttl_s: float):
+        self._load, self.ttl_s = load, ttl_s
+        self._value: Any = None
+        self._loaded_at: float | None = None
+
+    def fresh(self, source) -> Any:
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self.ttl_s:
+            self._value = self._load(source)
+            self._loaded_at = now
+        return self._value
+
+    def invalidate(self) -> None:
+        self._loaded_at = None
+
+
+class CachedReference(DependencyProvider):
+    """One TimedReference per service container, shared by its workers."""
+
+    def __init__(self, load: Callable[[Any], Any], ttl_s: float):
+        self.load, self.ttl_s = load, ttl_s
+
+    def setup(self) -> None:
+        self.reference = TimedReference(self.load, self.ttl_s)
+
+    def get_dependency(self, worker_ctx) -> TimedReference:
+        return self.reference

@@ -1,0 +1,107 @@
+"""How cases are shown, and to whom: the case view, who may see which case, the lists."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from minqing_kernel.errors import Forbidden, NotFound, validated
+from minqing_kernel.ids import uuid_or_none
+from minqing_kernel.pagination import paged
+from minqing_kernel.reference import TimedReference
+from services.dispatch import domain, models, schemas
+from services.dispatch.repository import case_id_or_404
+
+
+class CaseRecord:
+    """A case's state (a dict) read by attribute, as the dump schemas read rows."""
+
+    def __init__(self, state: dict):
+        self.__dict__.update(state)
+
+
+def case_view(actor: dict, case) -> dict:
+    """The case as `actor` may read it (a row, or a state dict): who reported it and her
+    rating comment only for those who may know."""
+    view = schemas.CaseView().dump(CaseRecord(case) if isinstance(case, dict) else case)
+    if not domain.may_read_rating_comment(actor, view["reporter_ids"]):
+        view["feedback"] = None
+    view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
+    return view
+
+
+def visible_case(uow, reference: TimedReference, actor: dict, case_id: str):
+    row = uow.session.execute(sa.select(models.cases).where(
+        models.cases.c.id == case_id_or_404(case_id))).first()
+    if row is None:
+        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+    if not domain.can_view(actor, row.unit_id, row.reporter_ids, row.community_id,
+                           reference.fresh(uow.session).led_by(actor)):
+        raise Forbidden("This case is not yours to see.", "您无权查看该案卷。")
+    return row
+
+
+def get_case(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
+    return case_view(actor, visible_case(uow, reference, actor, case_id))
+
+
+def case_for_report(uow, reference: TimedReference, actor: dict,
+                    report_id: str) -> dict | None:
+    """The case a report belongs to now (after a merge: the case it was merged into), or
+    None if it has none yet or the caller may not see it (a leader reads every report,
+    but only the cases of the units they lead)."""
+    report_id = uuid_or_none(report_id)
+    if report_id is None:
+        return None
+    case_id = uow.session.execute(sa.select(models.case_reports.c.case_id).where(
+        models.case_reports.c.report_id == report_id)).scalar()
+    if not case_id:
+        return None
+    try:
+        return get_case(uow, reference, actor, case_id)
+    except Forbidden:
+        return None
+
+
+MAX_VISIBILITY_QUERY = 500
+
+
+def reports_visible_to(uow, reference: TimedReference, actor: dict,
+                       report_ids: list[str]) -> list[str]:
+    """The reports among `report_ids` whose case (after a merge, the case it joined)
+    `actor` may see, as can_view decides: intake's answer to who reads which report."""
+    ids = [r for r in map(uuid_or_none, report_ids[:MAX_VISIBILITY_QUERY]) if r]
+    if not ids:
+        return []
+    cr, c = models.case_reports, models.cases
+    stmt = sa.select(cr.c.report_id).join(c, c.c.id == cr.c.case_id) \
+        .where(cr.c.report_id.in_(ids))
+    visible = visibility_filter(uow, reference, actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return list(uow.session.execute(stmt).scalars())
+
+
+def visibility_filter(uow, reference: TimedReference, actor: dict):
+    """The WHERE clause for the cases `actor` may list (None: all), as can_view decides."""
+    c = models.cases
+    roles = set(actor["roles"])
+    if roles & domain.SEE_ALL:
+        return None
+    mine = c.c.reporter_ids.any(actor["id"])
+    if "handler" in roles and actor.get("unit_id"):
+        mine = sa.or_(mine, c.c.unit_id == actor["unit_id"])
+    led = reference.fresh(uow.session).led_by(actor)
+    if led:
+        mine = sa.or_(mine, c.c.unit_id.in_(sorted(led)), c.c.community_id.in_(sorted(led)))
+    return mine
+
+
+def list_cases(uow, reference: TimedReference, actor: dict, query: dict) -> dict:
+    q = validated(schemas.CaseQuery(), query, "case query", "案卷查询")
+    c = models.cases
+    stmt = sa.select(c).order_by(c.c.seq)
+    visible = visibility_filter(uow, reference, actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    if q.get("status"):
+        stmt = stmt.where(c.c.status == q["status"])
+    return paged(uow.session, stmt, c.c.seq, q, lambda row: case_view(actor, row))
