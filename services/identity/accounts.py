@@ -141,7 +141,7 @@ def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
     the username (so it can sign in with a password too) and is kept for callbacks."""
     data = validated(schemas.SignUp(), data, "sign-up", "注册请求")
     name = codes.checked_display_name(data.get("display_name"))
-    password_hash = hash_password(codes.checked_password(data.get("password")))
+    password = codes.checked_password(data.get("password"))
 
     def create(uow, phone: str) -> dict:
         if _user_by_phone(uow, phone) is not None:
@@ -150,8 +150,9 @@ def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
                            "该号码已注册，请直接登录或通过验证码重置密码。",
                            code="phone-registered")
         user_id = f"resident-{uuid.uuid4().hex[:16]}"
+        # Hashed only once the code is right: nobody without one can make us run argon2.
         row = uow.session.execute(sa.insert(models.users).values(
-            id=user_id, username=phone, display_name=name, password_hash=password_hash,
+            id=user_id, username=phone, display_name=name, password_hash=hash_password(password),
             roles=["resident"], unit_id=None, phone=phone).returning(*models.users.c)).first()
         audit(uow, user_id, user_id, "signed-up", {"display_name": name})
         return _signed_in(row)
@@ -177,7 +178,7 @@ def reset_password(db, hash_password: Callable[[str], str], data: dict) -> dict:
     """A new password for the number's account; every other session is signed out (the
     token version moves) and the caller gets a token for the new one."""
     data = validated(schemas.PasswordReset(), data, "password reset", "重置密码请求")
-    password_hash = hash_password(codes.checked_password(data.get("password")))
+    password = codes.checked_password(data.get("password"))
 
     def reset(uow, phone: str) -> dict:
         found = _user_by_phone(uow, phone)
@@ -186,7 +187,8 @@ def reset_password(db, hash_password: Callable[[str], str], data: dict) -> dict:
         u = models.users
         row = uow.session.execute(
             sa.update(u).where(u.c.id == found.id)
-            .values(password_hash=password_hash, token_version=u.c.token_version + 1)
+            .values(password_hash=hash_password(password),  # only with the right code
+                    token_version=u.c.token_version + 1)
             .returning(*u.c)).first()
         audit(uow, row.id, row.id, "password-reset", {})
         return _signed_in(row)
@@ -286,6 +288,9 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
 def account_changes(db, user_id: str) -> dict:
     c = models.account_changes
     with db.unit_of_work() as uow:
+        if uow.session.execute(sa.select(models.users.c.id).where(
+                models.users.c.id == user_id)).first() is None:
+            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
         rows = uow.session.execute(sa.select(c).where(c.c.user_id == user_id)
                                    .order_by(c.c.id)).all()
     return {"items": [{"at": r.at.isoformat(), "actor_id": r.actor_id, "what": r.what,
