@@ -6,6 +6,7 @@ mechanism (gateway/auth.py)."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ SMS_EXPIRED_UNSENT = Counter("minqing_sms_expired_unsent_total",
                              "Codes that expired before the provider took them (given up)")
 
 STAFF_ROLES = domain.ROLES - {"resident", "partner"}
+# A letter first: a username never looks like a mobile number (those sign in by number).
+STAFF_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,63}$")
 Now = Callable[[], datetime]
 
 
@@ -50,8 +53,8 @@ def audit(uow, user_id: str, actor_id: str, what: str, changes: dict) -> None:
 
 def _user_by_phone(uow, phone: str):
     u = models.users
-    return uow.session.execute(sa.select(u).where(
-        sa.or_(u.c.phone == phone, u.c.username == phone)).order_by(u.c.created_at)).first()
+    return uow.session.execute(sa.select(u).where(u.c.phone == phone)
+                               .order_by(u.c.created_at).limit(1)).first()
 
 
 # --- one-time codes ---------------------------------------------------------------------
@@ -138,7 +141,8 @@ def _signed_in(row) -> dict:
 
 def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
     """A new resident account for a number that proves itself with its code. The number is
-    the username (so it can sign in with a password too) and is kept for callbacks."""
+    kept for callbacks and signs in with the password too (handlers.authenticate), but it
+    is not the username: usernames are shown to others, a number only masked."""
     data = validated(schemas.SignUp(), data, "sign-up", "注册请求")
     name = codes.checked_display_name(data.get("display_name"))
     password = codes.checked_password(data.get("password"))
@@ -152,7 +156,7 @@ def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
         user_id = f"resident-{uuid.uuid4().hex[:16]}"
         # Hashed only once the code is right: nobody without one can make us run argon2.
         row = uow.session.execute(sa.insert(models.users).values(
-            id=user_id, username=phone, display_name=name, password_hash=hash_password(password),
+            id=user_id, username=user_id, display_name=name, password_hash=hash_password(password),
             roles=["resident"], unit_id=None, phone=phone).returning(*models.users.c)).first()
         audit(uow, user_id, user_id, "signed-up", {"display_name": name})
         return _signed_in(row)
@@ -219,10 +223,10 @@ def _unit(unit_id) -> str | None:
 def create_staff(db, hash_password: Callable[[str], str], actor_id: str, data: dict) -> dict:
     data = validated(schemas.StaffAccount(), data, "staff account", "工作人员账号")
     username = data.get("username")
-    if not isinstance(username, str) or not 3 <= len(username) <= 64 \
-            or not username.replace("-", "").replace("_", "").isalnum() or not username.isascii():
-        raise Invalid("A username has 3 to 64 letters, digits, - or _.",
-                      "用户名应为 3 至 64 个字母、数字、连字符或下划线。", code="bad-username")
+    if not isinstance(username, str) or not STAFF_USERNAME.match(username):
+        raise Invalid("A username has 3 to 64 letters, digits, - or _, a letter first.",
+                      "用户名应为 3 至 64 个字母、数字、连字符或下划线，并以字母开头。",
+                      code="bad-username")
     name = codes.checked_display_name(data.get("display_name"))
     roles = _staff_roles(data.get("roles"))
     unit_id = _unit(data.get("unit_id"))

@@ -47,7 +47,8 @@ class StaffChange(Schema):
 
 class StaffAccount(StaffChange):
     username = Text(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9_-]{3,64}$", error="3 to 64 letters, digits, - or _."))
+        r"^[A-Za-z][A-Za-z0-9_-]{2,63}$", error="3 to 64 letters, digits, - or _, a letter "
+                                                "first."))
     display_name = Text(required=True, validate=_NAME)
     roles = fields.List(Text(validate=validate.OneOf(STAFF_ROLES)), required=True,
                         validate=validate.Length(min=1, max=len(STAFF_ROLES)))
