@@ -10,31 +10,23 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from prometheus_client import Counter
 
 from minqing_kernel.errors import Conflict, Invalid, NotFound, validated
 from services.identity import codes, domain, models, schemas
+from services.identity.metrics import (
+    SMS_CODE_CHECKS,
+    SMS_CODES_REQUESTED,
+    SMS_EXPIRED_UNSENT,
+    SMS_SEND_FAILURES,
+    SMS_SENT,
+    SMS_THROTTLED,
+)
 from services.identity.sms import SmsFailed, SmsSender
 
 log = logging.getLogger(__name__)
-
-SMS_CODES_REQUESTED = Counter("minqing_sms_codes_requested_total",
-                              "One-time codes asked for and accepted, by purpose", ["purpose"])
-SMS_THROTTLED = Counter("minqing_sms_throttled_total",
-                        "Code requests refused as too frequent, by what was limited "
-                        "(number: one a minute per number; the gateway counts clients in "
-                        "minqing_sms_client_throttled_total)", ["by"])
-SMS_CODE_CHECKS = Counter("minqing_sms_code_checks_total",
-                          "One-time codes tried, by outcome (ok, wrong, burned, none)",
-                          ["outcome"])
-SMS_SENT = Counter("minqing_sms_sent_total", "Messages the SMS provider accepted")
-SMS_SEND_FAILURES = Counter("minqing_sms_send_failures_total",
-                            "Sends the SMS provider refused or that did not reach it, by its "
-                            "answer (transport: no answer)", ["code"])
-SMS_EXPIRED_UNSENT = Counter("minqing_sms_expired_unsent_total",
-                             "Codes that expired before the provider took them (given up)")
 
 STAFF_ROLES = domain.ROLES - {"resident", "partner"}
 # A letter first: a username never looks like a mobile number (those sign in by number).
@@ -343,6 +335,6 @@ def send_pending_sms(db, sender: SmsSender, now: Now = _now, batch: int = 20) ->
                 continue
             uow.session.execute(sa.update(o).where(o.c.id == row.id).values(
                 sent_at=at, code=None, tries=row.tries + 1, provider_id=provider_id[:64]))
-            SMS_SENT.inc()
+            SMS_SENT.labels(urlsplit(getattr(sender, "endpoint", "")).netloc or "other").inc()
             sent += 1
     return sent
