@@ -255,3 +255,41 @@ def test_a_code_accepted_before_identity_is_killed_is_sent_exactly_once(stack):
     assert len(sent) == 1 and sent[0]["requests"] == 1, sent
     assert stack.scalar("SELECT count(*) FROM identity.sms_outbox WHERE phone = :p "
                         "AND sent_at IS NOT NULL AND code IS NULL", p=phone) == 1
+
+
+def test_a_move_reaches_another_gateway_replica_within_its_cache_time(stack):
+    """'At once' measured: the gateway that took the change serves the next request with it
+    (above); another replica keeps its cached state at most TOKEN_CHECK_TTL_S (5 s)."""
+    from tools import stack as stk
+    port = int(stack.st.env["GATEWAY_WEB_ADDRESS"].rsplit(":", 1)[1]) + 50
+    replica = f"http://127.0.0.1:{port}"
+    stk.start_service(stack.st, "gateway", {"GATEWAY_WEB_ADDRESS": f"127.0.0.1:{port}"},
+                      instance="-2")
+    try:
+        admin = admin_token(stack)
+        in_jinjiang = assigned_case(stack, "comm-jinjiang")
+        username = f"handler-{uuid.uuid4().hex[:8]}"
+        made = post(stack, "/v1/admin/staff", {"username": username, "display_name": "网格员",
+                                               "roles": ["handler"], "unit_id": "comm-jinjiang",
+                                               "password": "handler-pass-1"}, token=admin)
+        assert made.status_code == 201, made.text
+        token = post(stack, "/v1/auth/token", {"username": username,
+                                               "password": "handler-pass-1"}).json()
+        handler = bearer(token["access_token"])
+        # Given the replica has the handler's state cached
+        assert requests.get(f"{replica}/v1/cases/{in_jinjiang}", headers=handler,
+                            timeout=30).status_code == 200
+        # When the admin moves them through the other gateway
+        moved = requests.patch(f"{stack.gateway}/v1/admin/staff/{made.json()['id']}",
+                               headers=bearer(admin), json={"unit_id": "comm-wujiang"},
+                               timeout=30)
+        assert moved.status_code == 200, moved.text
+        changed_at = time.monotonic()
+        # Then the replica refuses the old unit's case within its cache time
+        wait_for(lambda: requests.get(f"{replica}/v1/cases/{in_jinjiang}", headers=handler,
+                                      timeout=30).status_code == 403,
+                 timeout=5 + 2, interval=0.1, what="the replica to see the move")
+        print(f"a move reached another gateway replica after "
+              f"{time.monotonic() - changed_at:.2f} s (TOKEN_CHECK_TTL_S = 5)")
+    finally:
+        stk.stop_pid(stack.st.run_dir / "gateway-2.pid")
