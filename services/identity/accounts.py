@@ -338,3 +338,20 @@ def send_pending_sms(db, sender: SmsSender, now: Now = _now, batch: int = 20) ->
             SMS_SENT.labels(urlsplit(getattr(sender, "endpoint", "")).netloc or "other").inc()
             sent += 1
     return sent
+
+
+# What a code leaves behind: kept a day (enough to look into abuse of a number or a
+# client), then deleted with the number it names. README.md, "Accounts", says so.
+CODES_KEPT = timedelta(hours=24)
+
+
+def forget_old_codes(db, now: Now = _now) -> int:
+    """Delete codes and sent (or given up) messages older than CODES_KEPT."""
+    before = now() - CODES_KEPT
+    o, c = models.sms_outbox, models.sms_codes
+    with db.unit_of_work() as uow:
+        gone = uow.session.execute(sa.delete(o).where(
+            o.c.created_at < before, sa.or_(o.c.sent_at.is_not(None), o.c.code.is_(None)))
+        ).rowcount
+        gone += uow.session.execute(sa.delete(c).where(c.c.created_at < before)).rowcount
+    return gone

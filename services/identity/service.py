@@ -121,3 +121,8 @@ class IdentityService(OpsEndpoints):
     def send_sms(self) -> None:
         """The SMS outbox's relay: what request_sms_code accepted goes out from here."""
         accounts.send_pending_sms(self.db, self.sms)
+
+    @configured_timer("SMS_PURGE_INTERVAL_S", 3600)
+    def forget_old_codes(self) -> None:
+        """Codes and their messages (which name a number) are kept a day, no longer."""
+        accounts.forget_old_codes(self.db)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 import requests
+from sqlalchemy.orm import Session
 
 from tests.fixtures import wait_for
 
@@ -293,3 +296,32 @@ def test_a_move_reaches_another_gateway_replica_within_its_cache_time(stack):
               f"{time.monotonic() - changed_at:.2f} s (TOKEN_CHECK_TTL_S = 5)")
     finally:
         stk.stop_pid(stack.st.run_dir / "gateway-2.pid")
+
+
+class _Db:
+    """identity's unit of work over the test stack's engine, to call a use case directly."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    @contextmanager
+    def unit_of_work(self):
+        with Session(self.engine) as session, session.begin():
+            yield SimpleNamespace(session=session)
+
+
+def test_codes_and_their_messages_are_forgotten_after_a_day(stack):
+    from services.identity.accounts import forget_old_codes
+    old, recent = new_phone(), new_phone()
+    for phone in (old, recent):
+        assert ask_code(stack, phone, "sign-up").status_code == 202
+        code_for(stack, phone)
+    with stack.engine.begin() as conn:
+        for table in ("sms_codes", "sms_outbox"):
+            conn.exec_driver_sql(f"UPDATE identity.{table} SET created_at = created_at - "
+                                 "interval '25 hours' WHERE phone = %(p)s", {"p": old})
+    forget_old_codes(_Db(stack.engine))
+    left = {phone: stack.scalar("SELECT (SELECT count(*) FROM identity.sms_codes WHERE "
+                                "phone = :p) + (SELECT count(*) FROM identity.sms_outbox "
+                                "WHERE phone = :p)", p=phone) for phone in (old, recent)}
+    assert left == {old: 0, recent: 2}
