@@ -10,6 +10,8 @@ version. Other gateway replicas see it within TOKEN_CHECK_TTL_S (gateway/auth.py
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 
@@ -19,6 +21,8 @@ from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.web import client_address, http, json_response
 
 ADMINS = ("admin",)
+BEIJING = ZoneInfo("Asia/Shanghai")
+MAX_EXPORT_PAGES = 100  # of 100 reports each: far beyond what one person files
 # Per number, identity counts them (minqing_sms_throttled_total{by="number"}).
 SMS_CLIENT_THROTTLED = Counter("minqing_sms_client_throttled_total",
                                "Code requests refused because one client asked too often")
@@ -68,6 +72,29 @@ class AccountEndpoints:
         user = self.identity.reset_password(self._body(request))
         self.accounts.forget(user["id"])
         return self.token_response(user)
+
+    @http("GET", "/v1/me/data")
+    def export_my_data(self, request):
+        """Everything the platform keeps about the signed-in person (PIPL's right to see
+        and copy): the account, who changed it, and the reports they filed."""
+        actor = self.actor(request)
+        # Read as a resident would: only what they filed, whatever their roles let them
+        # read of others' (an operator's export is not everyone's reports).
+        own = {"id": actor["id"], "roles": ["resident"], "unit_id": None}
+        reports, cursor = [], None
+        for _ in range(MAX_EXPORT_PAGES):
+            page = self.intake.list_reports(own, cursor, 100)
+            # Not the calls an operator took for others: those are the callers' data.
+            reports += [r for r in page["items"] if r.get("reporter_id") == actor["id"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        return json_response(
+            {"exported_at": datetime.now(BEIJING).isoformat(timespec="seconds"),
+             "account": self.identity.get_user(actor["id"]),
+             "changes": self.identity.account_changes(actor["id"])["items"],
+             "reports": reports},
+            headers={"Content-Disposition": 'attachment; filename="minqing-my-data.json"'})
 
     # --- staff, managed by admins --------------------------------------------------------
 

@@ -181,7 +181,7 @@ def test_account_endpoints_conform_to_the_document_under_every_check(stack, user
             failures.append(f"{operation.label}: {exc}")
     print(f"accounts as {username}: {sum(sent.values())} cases, {len(failures)} failures, "
           f"responses {dict(sorted(sent.items()))}")
-    assert len(fuzzed) == 7, fuzzed
+    assert len(fuzzed) == 8, fuzzed
     assert not failures, "\n\n".join(failures)
     # The admin is still an admin, and can still sign in.
     again = requests.post(f"{stack.gateway}/v1/auth/token",

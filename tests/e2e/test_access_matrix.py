@@ -129,6 +129,7 @@ MATRIX = {
     "POST /v1/admin/staff":                  (401, 403, 403, 403, 403, 403, 403, 201, 403),
     "PATCH /v1/admin/staff/{staff}":         (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/admin/staff/{staff}/changes":   (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/me/data":                       (401, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -576,6 +577,18 @@ def update_staff(c: Caller, w: World):
     return r
 
 
+def export(c: Caller, w: World):
+    r = c.get("/v1/me/data")
+    if r.status_code == 200:  # hers, and only hers
+        data = r.json()
+        assert data["account"]["id"] == c.user["id"]
+        assert all(report["reporter_id"] == c.user["id"] for report in data["reports"]
+                   if "reporter_id" in report), "an export with others' reports"
+        if c.role == "owner":
+            assert w.report["id"] in {report["id"] for report in data["reports"]}
+    return r
+
+
 ENDPOINTS = {
     "GET /v1/openapi.json": lambda c, w: c.get("/v1/openapi.json"),
     "GET /health/live": lambda c, w: c.get("/health/live"),
@@ -651,6 +664,7 @@ ENDPOINTS = {
     "PATCH /v1/admin/staff/{staff}": update_staff,
     "GET /v1/admin/staff/{staff}/changes": lambda c, w: c.get(
         f"/v1/admin/staff/{_staff(w)}/changes"),
+    "GET /v1/me/data": export,
 }
 
 
