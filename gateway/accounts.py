@@ -96,6 +96,13 @@ class AccountEndpoints:
              "reports": reports},
             headers={"Content-Disposition": 'attachment; filename="minqing-my-data.json"'})
 
+    @http("DELETE", "/v1/me")
+    def delete_my_account(self, request):
+        actor = self.actor(request)
+        result = self.identity.delete_account(actor["id"])
+        self.accounts.forget(actor["id"])  # this token is refused from the next request
+        return json_response(result)
+
     # --- staff, managed by admins --------------------------------------------------------
 
     def _checked_unit(self, data: dict) -> None:

@@ -355,3 +355,41 @@ def forget_old_codes(db, now: Now = _now) -> int:
         ).rowcount
         gone += uow.session.execute(sa.delete(c).where(c.c.created_at < before)).rowcount
     return gone
+
+
+# --- a resident leaves ----------------------------------------------------------------------
+
+DELETED_NAME = "已注销用户"
+
+
+def delete_account(db, user_id: str) -> dict:
+    """A resident deletes their account. What named them goes: the number, the name, the
+    password, and the codes sent to the number. The row stays as a tombstone, deactivated
+    (its tokens are refused at once, its number free to sign up again), so that the
+    reports they filed keep a reporter id that no longer leads to anyone: pseudonymised,
+    still counted and still in their cases' trails. Staff accounts are deactivated by an
+    admin instead: what they did is part of the record."""
+    u = models.users
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(sa.select(u).where(u.c.id == user_id).with_for_update()
+                                  ).first()
+        if row is None:
+            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+        if set(row.roles) != {"resident"}:
+            raise Conflict("Only a resident's account can be deleted by its owner; staff "
+                           "accounts are deactivated by an admin.",
+                           "只有居民账号可以由本人注销；工作人员账号由管理员停用。",
+                           code="not-a-resident-account")
+        if row.phone is not None:
+            uow.session.execute(sa.delete(models.sms_codes).where(
+                models.sms_codes.c.phone == row.phone))
+            uow.session.execute(sa.delete(models.sms_outbox).where(
+                models.sms_outbox.c.phone == row.phone))
+        uow.session.execute(sa.update(u).where(u.c.id == user_id).values(
+            username=user_id, display_name=DELETED_NAME, phone=None, active=False,
+            password_hash=f"deleted:{uuid.uuid4().hex}",  # matches no password
+            token_version=u.c.token_version + 1))
+        audit(uow, user_id, user_id, "account-deleted", {})
+    log.info("account %s was deleted by its owner; its reports stay under its id",
+             user_id, extra={"user_id": user_id})
+    return {"id": user_id, "deleted": True}

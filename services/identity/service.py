@@ -117,6 +117,10 @@ class IdentityService(OpsEndpoints):
     def account_changes(self, user_id: str) -> dict:
         return accounts.account_changes(self.db, user_id)
 
+    @rpc
+    def delete_account(self, user_id: str) -> dict:
+        return accounts.delete_account(self.db, user_id)
+
     @configured_timer("SMS_RELAY_INTERVAL_S", 0.5)
     def send_sms(self) -> None:
         """The SMS outbox's relay: what request_sms_code accepted goes out from here."""

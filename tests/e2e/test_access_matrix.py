@@ -130,6 +130,7 @@ MATRIX = {
     "PATCH /v1/admin/staff/{staff}":         (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/admin/staff/{staff}/changes":   (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/me/data":                       (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "DELETE /v1/me":                         (401, 200, 200, 409, 409, 409, 409, 409, 409),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -577,6 +578,32 @@ def update_staff(c: Caller, w: World):
     return r
 
 
+def delete_me(c: Caller, w: World):
+    """Each call deletes a fresh account with the caller's roles, not the caller's own."""
+    if c.username is None:
+        return c.http.delete(f"{c.base}/v1/me")
+    if c.role in ("owner", "other-resident"):
+        r = requests.post(f"{w.stack.gateway}/v1/auth/token", headers=_elsewhere(), json={
+            "username": _resident(w), "password": "first-password"})
+    else:
+        username = f"d-{uuid.uuid4().hex[:10]}"
+        made = w.callers["admin"].post("/v1/admin/staff", json={
+            "username": username, "display_name": "工作人员",
+            "roles": sorted(set(c.user["roles"]) - {"resident"}),  # a patroller is both
+            "unit_id": c.user["unit_id"], "password": "staff-password"})
+        assert made.status_code == 201, made.text
+        r = requests.post(f"{w.stack.gateway}/v1/auth/token", headers=_elsewhere(),
+                          json={"username": username, "password": "staff-password"})
+    assert r.status_code == 200, r.text
+    me = Caller(c.base, c.role, None, w.leaked)
+    me.user = r.json()["user"]
+    me.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    answer = me.http.delete(f"{c.base}/v1/me")
+    after = me.get("/v1/me").status_code
+    assert after == (401 if answer.status_code == 200 else 200), "deleted means signed out"
+    return answer
+
+
 def export(c: Caller, w: World):
     r = c.get("/v1/me/data")
     if r.status_code == 200:  # hers, and only hers
@@ -665,6 +692,7 @@ ENDPOINTS = {
     "GET /v1/admin/staff/{staff}/changes": lambda c, w: c.get(
         f"/v1/admin/staff/{_staff(w)}/changes"),
     "GET /v1/me/data": export,
+    "DELETE /v1/me": delete_me,
 }
 
 

@@ -48,8 +48,10 @@ def ask_code(stack, phone: str, purpose: str) -> requests.Response:
 
 
 def signed_up(stack, phone: str, password: str = "my-first-pass") -> dict:
+    before = len(stack.sms_sent(phone))
     assert ask_code(stack, phone, "sign-up").status_code == 202
-    r = post(stack, "/v1/auth/sign-up", {"phone": phone, "code": code_for(stack, phone),
+    r = post(stack, "/v1/auth/sign-up", {"phone": phone,
+                                         "code": code_for(stack, phone, after=before),
                                          "display_name": "新居民", "password": password})
     assert r.status_code == 201, r.text
     return r.json()
@@ -325,3 +327,42 @@ def test_codes_and_their_messages_are_forgotten_after_a_day(stack):
                                 "phone = :p) + (SELECT count(*) FROM identity.sms_outbox "
                                 "WHERE phone = :p)", p=phone) for phone in (old, recent)}
     assert left == {old: 0, recent: 2}
+
+
+# --- a resident leaves ------------------------------------------------------------------------
+
+def test_a_deleted_account_is_gone_but_its_reports_stay_under_an_id_that_names_no_one(stack):
+    phone = new_phone()
+    account = signed_up(stack, phone)
+    me, token = account["user"], account["access_token"]
+    r = requests.post(f"{stack.gateway}/v1/reports", headers=bearer(token), timeout=30,
+                      json={"category": "dispute-noise", "description": "夜间施工噪音",
+                            "location": {"lat": 30.24115, "lon": 120.18708}})
+    assert r.status_code == 201, r.text
+    report = r.json()["id"]
+    # When the resident deletes their account
+    gone = requests.delete(f"{stack.gateway}/v1/me", headers=bearer(token), timeout=30)
+    assert gone.status_code == 200, gone.text
+    # then the token is refused at once, and the number and password sign in no more
+    assert requests.get(f"{stack.gateway}/v1/me", headers=bearer(token),
+                        timeout=30).status_code == 401
+    assert post(stack, "/v1/auth/token", {"username": phone,
+                                          "password": "my-first-pass"}).status_code == 401
+    # and nothing in identity names them, while the report stays under the same id
+    row = stack.scalar("SELECT row(display_name, phone, username)::text FROM identity.users "
+                       "WHERE id = :u", u=me["id"])
+    assert row == f"(已注销用户,,{me['id']})"
+    assert stack.scalar("SELECT count(*) FROM identity.sms_codes WHERE phone = :p",
+                        p=phone) == 0
+    assert stack.scalar("SELECT reporter_id FROM intake.reports WHERE id = :r",
+                        r=report) == me["id"]
+    # and the number may sign up again, as someone new
+    a_minute_later(stack, phone)
+    again = signed_up(stack, phone, password="another-pass")
+    assert again["user"]["id"] != me["id"]
+
+
+def test_a_staff_account_is_not_deleted_by_its_owner(stack):
+    r = requests.delete(f"{stack.gateway}/v1/me", headers=bearer(admin_token(stack)),
+                        timeout=30)
+    assert (r.status_code, r.json()["type"]) == (409, "/problems/not-a-resident-account")
