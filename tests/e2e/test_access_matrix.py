@@ -191,6 +191,11 @@ class Caller(Client):
         super().__init__(base, username, on_response=self._scan)
 
     def _scan(self, response, *args, **kwargs):
+        # The API's document is contracts/openapi.yaml as it is in the repository, the same
+        # for everyone (gateway/tests/test_openapi.py): its sign-up examples need a
+        # well-formed number, and it cannot carry anyone's.
+        if urlsplit(response.url).path == "/v1/openapi.json":
+            return
         if response.headers.get("Content-Type", "").split(";")[0].endswith("json"):
             TALLY["bodies scanned"] += 1
             for leak in leaks(self.role, self.user, response.json()):
