@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim>
+# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim|sms-sim>
 #
 # First waits until the broker (AMQP_URI) and PostgreSQL (DB_URI) accept TCP
 # connections, so a service started before them waits instead of crash-looping; gives
@@ -14,7 +14,7 @@ set -eu
 cd "${APP_DIR:-/app}"
 
 usage() {
-    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim>" >&2
+    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim|sms-sim>" >&2
     exit 64
 }
 
@@ -118,6 +118,12 @@ case "$1" in
         log "starting the 平安365 simulator on ${PINGAN365_SIM_ADDRESS:-0.0.0.0:8005}"
         exec python -m services.integration365.simulator \
             --address "${PINGAN365_SIM_ADDRESS:-0.0.0.0:8005}"
+        ;;
+    # The SMS simulator, likewise for compose only.
+    sms-sim)
+        log "starting the SMS simulator on ${SMS_SIM_ADDRESS:-0.0.0.0:8006}"
+        exec python -m services.identity.sms_simulator \
+            --address "${SMS_SIM_ADDRESS:-0.0.0.0:8006}"
         ;;
     *) usage ;;
 esac

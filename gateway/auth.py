@@ -130,6 +130,12 @@ class AccountStates:
         return state
 
 
+    def forget(self, user_id: str) -> None:
+        """Drop what this process knows of `user_id`: its next request asks identity."""
+        with self._lock:
+            self._states.pop(user_id, None)
+
+
 class AccountStateCache(DependencyProvider):
     """The gateway's AccountStates, one per process, TOKEN_CHECK_TTL_S from config."""
 

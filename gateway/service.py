@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from nameko.dependency_providers import Config
 
+from gateway import accounts as account_routes
 from gateway import auth
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import (
@@ -105,7 +106,7 @@ def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
 
 
-class GatewayService(OpsEndpoints, Open311Endpoints):
+class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
@@ -117,6 +118,7 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
     upload_limit = UploadRateLimit()
     sign_in_limits = SignInLimits()
     accounts = auth.AccountStateCache()
+    sms_limit = account_routes.SmsClientRateLimit()
 
     def actor(self, request) -> dict:
         """The signed-in user, as the account is now (see gateway/auth.py)."""
@@ -142,11 +144,16 @@ class GatewayService(OpsEndpoints, Open311Endpoints):
             self.sign_in_limits.failed(client, username)
             raise
         self.sign_in_limits.succeeded(client, username)
+        return self.token_response(user)
+
+    def token_response(self, user: dict, status: int = 200):
+        """A bearer token for `user` (identity's answer, with its token_version)."""
         ttl = int(self.config.get("TOKEN_TTL_S", 3600))
         return json_response({"access_token": auth.issue_token(user, self.config["JWT_SECRET"],
                                                                ttl),
                               "token_type": "Bearer", "expires_in": ttl,
-                              "user": {k: v for k, v in user.items() if k != "token_version"}})
+                              "user": {k: v for k, v in user.items() if k != "token_version"}},
+                             status)
 
     @http("GET", "/v1/me")
     def me(self, request):

@@ -130,6 +130,8 @@ class ProblemWsgiApp(WsgiApp):
                 response = rule.endpoint.handle_request(request)
         except HTTPException as exc:
             response = status_problem(exc.code or 500)
+            if getattr(exc, "valid_methods", None):  # a 405 says what is allowed (RFC 9110)
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
         response.headers["X-Request-Id"] = cid
         # Bodies are data, never markup: a browser must not guess otherwise.
         response.headers["X-Content-Type-Options"] = "nosniff"

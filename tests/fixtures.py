@@ -125,6 +125,14 @@ class Stack:
         """What the 平安365 simulator's /_sim admin API requires (tools.stack makes it)."""
         return {"Authorization": f"Bearer {self.st.env['PINGAN365_SIM_TOKEN']}"}
 
+    def sms_sent(self, phone: str) -> list[dict]:
+        """What the SMS simulator "sent" to `phone`, oldest first (its /_sim admin API)."""
+        r = requests.get(f"{self.st.env['SMS_ENDPOINT']}_sim/messages", params={"phone": phone},
+                         headers={"Authorization": f"Bearer {self.st.env['SMS_SIM_TOKEN']}"},
+                         timeout=5)
+        r.raise_for_status()
+        return r.json()["items"]
+
     def client(self, username: str | None = None) -> Client:
         return Client(self.gateway, username)
 
@@ -206,6 +214,7 @@ def stack():
     stk.delete_vhost(TEST_AMQP)
     stk.start_s3(st)
     stk.start_simulator(st)
+    stk.start_sms_simulator(st)
     stk.provision(st)
     s = Stack(st)
     emitted, problems = 0, []

@@ -67,6 +67,11 @@ PARTNER_SIM_PORT = 8005
 # PINGAN365_SIM_TOKEN: what the simulator's /_sim admin endpoints require.
 INSTALLATION_SECRETS = ("JWT_SECRET", "S3_ACCESS_KEY", "S3_SECRET_KEY", "PINGAN365_SIM_TOKEN",
                         "CALLER_ID_KEY")
+SMS_SIM = "sms-sim"  # the SMS simulator's process name (services/identity/sms_simulator.py)
+SMS_SIM_PORT = 8006
+# The simulator's admin token and the keys identity signs SendSms with; generated per
+# installation when the simulator stands in for Aliyun (no SMS_ENDPOINT set).
+SMS_SIM_SECRETS = ("SMS_SIM_TOKEN", "SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET")
 # The keys SeaweedFS signs its internal JWTs with (given to the S3 server only): writes
 # and reads on the volume server, writes and reads through the filer. Set, they make
 # both refuse any request that does not come from the S3 gateway (STACK-NOTES.md).
@@ -80,6 +85,7 @@ class Settings:
     env: dict = field(default_factory=dict)
     local_s3: bool = False  # whether this stack runs its own S3 server
     simulate_partner: bool = False  # whether this stack runs the 平安365 simulator
+    simulate_sms: bool = False  # whether this stack runs the SMS simulator
 
     def url(self, svc: str) -> str:
         return f"http://{self.env[BY_NAME[svc].port_var]}"
@@ -107,11 +113,18 @@ def settings(run_dir: Path | None = None, port_offset: int = 0, **overrides) -> 
     simulate_partner = not env.get("PINGAN365_URL") and "PINGAN365_URL" not in overrides
     if simulate_partner:
         env["PINGAN365_URL"] = f"http://{env['PINGAN365_SIM_ADDRESS']}/open311/v2"
+    # SMS: the simulator stands in for Aliyun unless SMS_ENDPOINT names the real one.
+    env.setdefault("SMS_SIM_ADDRESS", f"127.0.0.1:{SMS_SIM_PORT + port_offset}")
+    simulate_sms = not env.get("SMS_ENDPOINT") and "SMS_ENDPOINT" not in overrides
+    if simulate_sms:
+        env["SMS_ENDPOINT"] = f"http://{env['SMS_SIM_ADDRESS']}/"
+        for name in SMS_SIM_SECRETS:
+            env[name] = installation_secret(run_dir, name, env)
     # psycopg's C wait function blocks eventlet's hub: see STACK-NOTES.md.
     env["PSYCOPG_WAIT_FUNC"] = "wait_select"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(overrides)
-    return Settings(run_dir, env, simulate_partner=simulate_partner)
+    return Settings(run_dir, env, simulate_partner=simulate_partner, simulate_sms=simulate_sms)
 
 
 def installation_secret(run_dir: Path, name: str, env: dict | None = None) -> str:
@@ -273,6 +286,28 @@ def start_simulator(st: Settings) -> None:
     wait_until(ready, 30, "the 平安365 simulator")
 
 
+def start_sms_simulator(st: Settings) -> None:
+    """Start the SMS simulator unless SMS_ENDPOINT names a real provider. It keeps what it
+    "sent" in memory: a restart forgets the codes, not the accounts."""
+    if not st.simulate_sms:
+        return
+    address = st.env["SMS_SIM_ADDRESS"]
+    if http_ok(f"http://{address}/health"):
+        if _alive_from(st.run_dir / f"{SMS_SIM}.pid"):
+            return  # ours, still running
+        raise RuntimeError(f"{address} already answers, but this stack ({st.run_dir}) did "
+                           "not start it: stop it, or set SMS_SIM_ADDRESS")
+    proc = _spawn(SMS_SIM, [PYTHON, "-m", "services.identity.sms_simulator",
+                            "--address", address], st)
+
+    def ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the SMS simulator exited with {proc.returncode}; see "
+                               f"{st.run_dir / 'logs' / (SMS_SIM + '.log')}")
+        return http_ok(f"http://{address}/health")
+    wait_until(ready, 30, "the SMS simulator")
+
+
 # --- PostgreSQL, RabbitMQ ---------------------------------------------------------
 
 def create_database(db_uri: str) -> None:
@@ -423,6 +458,7 @@ def _alive(pid: int) -> bool:
 def up(st: Settings) -> None:
     start_s3(st)
     start_simulator(st)
+    start_sms_simulator(st)
     provision(st)
     for svc in SERVICES:
         stop_pid(st.run_dir / f"{svc.name}.pid")
@@ -430,7 +466,7 @@ def up(st: Settings) -> None:
 
 
 def down(st: Settings, include_s3: bool = True) -> None:
-    names = [svc.name for svc in reversed(SERVICES)] + [PARTNER_SIM] + (
+    names = [svc.name for svc in reversed(SERVICES)] + [PARTNER_SIM, SMS_SIM] + (
         ["s3"] if include_s3 else [])
     # Signal them all at once, then wait: each takes a few seconds to stop gracefully.
     for name in names:
@@ -445,6 +481,9 @@ def status(st: Settings) -> dict:
     if st.simulate_partner:
         found[PARTNER_SIM] = ("ready" if http_ok(f"http://{st.env['PINGAN365_SIM_ADDRESS']}"
                                                  "/health") else "down")
+    if st.simulate_sms:
+        found[SMS_SIM] = ("ready" if http_ok(f"http://{st.env['SMS_SIM_ADDRESS']}/health")
+                          else "down")
     return found
 
 
@@ -474,6 +513,9 @@ def print_welcome(st: Settings) -> None:
     partner = (f"   (simulated; knobs: POST {sim}/config, work orders: GET {sim}/requests,"
                f"\n                 with -H 'Authorization: Bearer '$(cat "
                f"{st.run_dir / 'pingan365-sim-token'}))" if st.simulate_partner else "")
+    sms = (f"   (simulated; codes sent: GET {st.env['SMS_ENDPOINT']}_sim/messages"
+           f"\n                 with -H 'Authorization: Bearer '$(cat "
+           f"{st.run_dir / 'sms-sim-token'}))" if st.simulate_sms else "")
     logins = ["resident-zhang", "operator-chen", "handler-jinjiang", "leader-jinjiang",
               "admin"]
     print(f"""
@@ -483,6 +525,7 @@ def print_welcome(st: Settings) -> None:
 identity {st.url('identity')}   (/metrics, /health/ready)
   integration365 {st.url('integration365')}   (the bridge to 平安365)
   平安365        {st.env['PINGAN365_URL']}{partner}
+  SMS            {st.env['SMS_ENDPOINT']}{sms}
   S3 (media)     {st.env['S3_ENDPOINT']}  bucket {st.env['S3_BUCKET']}
   logs           {st.run_dir / 'logs'}
 Demo logins (password: {ref['demo_password']}): {', '.join(logins)}

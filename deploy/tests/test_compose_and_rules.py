@@ -54,7 +54,8 @@ def compose_binary() -> Path:
 
 # Every secret compose needs, none with a default (issue #10, finding 8).
 COMPOSE_SECRETS = ["JWT_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "S3_ACCESS_KEY",
-                   "S3_SECRET_KEY", "CALLER_ID_KEY", "PINGAN365_SIM_TOKEN"]
+                   "S3_SECRET_KEY", "CALLER_ID_KEY", "PINGAN365_SIM_TOKEN", "SMS_SIM_TOKEN",
+                   "SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET"]
 
 
 def compose(*args: str, file: Path = COMPOSE_FILE, without: str | None = None,

@@ -55,3 +55,8 @@ class PasswordChecks(DependencyProvider):
         finally:
             HASHES_RUNNING.dec()
             self.slots.release()
+
+
+def hash_new_password(password: str) -> str:
+    """argon2 of a new password (sign-up, reset, a staff account), off the hub like a check."""
+    return tpool.execute(domain.hash_password, password)

@@ -40,3 +40,49 @@ api_keys = sa.Table(
               server_default=sa.func.now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
+
+# One-time SMS codes (services/identity/codes.py). Only a keyed hash of each code is kept;
+# a row is live until it expires, is used, or its tries run out (burned_at).
+sms_codes = sa.Table(
+    "sms_codes", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("burned_at", sa.DateTime(timezone=True)),
+    sa.Index("sms_codes_by_phone", "phone", "created_at"),
+)
+
+# The SMS outbox: written in the same transaction as the code, sent afterwards by the
+# relay (service.send_sms). The code is kept here in clear only until it is sent. The
+# row's id is the message's OutId, so a resend after a crash is the same message.
+sms_outbox = sa.Table(
+    "sms_outbox", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("code", sa.String(6)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("last_error", sa.String(200)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Index("sms_outbox_unsent", "next_try_at", postgresql_where=sa.text("sent_at IS NULL")),
+)
+
+# Who changed an account, when, and what (staff management, password resets, sign-ups).
+account_changes = sa.Table(
+    "account_changes", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("what", sa.String(40), nullable=False),
+    sa.Column("changes", pg.JSONB, nullable=False),
+)

@@ -6,14 +6,27 @@ do is decided by their roles (checked by the gateway) and by ownership (checked 
 service that owns the thing).
 """
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 
 from minqing_kernel.db import Database
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
+from minqing_kernel.timer import configured_timer
 from minqing_kernel.web import OpsEndpoints
-from services.identity import handlers, models
-from services.identity.hashing import PasswordChecks
+from services.identity import accounts, handlers, models
+from services.identity.hashing import PasswordChecks, hash_new_password
+from services.identity.sms import SmsSender, sender_from
+
+
+class SmsPort(DependencyProvider):
+    """The SMS sender the configuration names (services/identity/sms.py)."""
+
+    def setup(self) -> None:
+        self.sender = sender_from(self.container.config)
+
+    def get_dependency(self, worker_ctx) -> SmsSender:
+        return self.sender
 
 
 class IdentityService(OpsEndpoints):
@@ -23,6 +36,7 @@ class IdentityService(OpsEndpoints):
     timer = EntrypointTimer()
     correlation = CorrelationContext()
     password_checks = PasswordChecks()
+    sms = SmsPort()
 
     @rpc
     def authenticate(self, credentials: dict) -> dict:
@@ -72,3 +86,47 @@ class IdentityService(OpsEndpoints):
     def partner_for_api_key(self, api_key: str) -> dict:
         """Open311: the partner actor for an api_key, or Forbidden."""
         return handlers.partner_for_api_key(self.db, api_key)
+
+    # --- the account lifecycle (accounts.py) ---------------------------------------------
+
+    @rpc
+    def request_sms_code(self, data: dict) -> dict:
+        return accounts.request_code(self.db, data)
+
+    @rpc
+    def sign_up(self, data: dict) -> dict:
+        return accounts.sign_up(self.db, hash_new_password, data)
+
+    @rpc
+    def sign_in_with_code(self, data: dict) -> dict:
+        return accounts.sign_in_with_code(self.db, data)
+
+    @rpc
+    def reset_password(self, data: dict) -> dict:
+        return accounts.reset_password(self.db, hash_new_password, data)
+
+    @rpc
+    def create_staff(self, actor_id: str, data: dict) -> dict:
+        return accounts.create_staff(self.db, hash_new_password, actor_id, data)
+
+    @rpc
+    def update_staff(self, actor_id: str, user_id: str, data: dict) -> dict:
+        return accounts.update_staff(self.db, actor_id, user_id, data)
+
+    @rpc
+    def account_changes(self, user_id: str) -> dict:
+        return accounts.account_changes(self.db, user_id)
+
+    @rpc
+    def delete_account(self, user_id: str) -> dict:
+        return accounts.delete_account(self.db, user_id)
+
+    @configured_timer("SMS_RELAY_INTERVAL_S", 0.5)
+    def send_sms(self) -> None:
+        """The SMS outbox's relay: what request_sms_code accepted goes out from here."""
+        accounts.send_pending_sms(self.db, self.sms)
+
+    @configured_timer("SMS_PURGE_INTERVAL_S", 3600)
+    def forget_old_codes(self) -> None:
+        """Codes and their messages (which name a number) are kept a day, no longer."""
+        accounts.forget_old_codes(self.db)

@@ -1,0 +1,395 @@
+"""identity's account lifecycle: residents sign up and sign in with an SMS code and reset
+their password with one; admins create, change and deactivate staff accounts. Every
+change is audited (account_changes) in the transaction that makes it, and every change
+that tokens already issued must follow bumps token_version: the one revocation
+mechanism (gateway/auth.py)."""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from minqing_kernel.errors import Conflict, Invalid, NotFound, validated
+from services.identity import codes, domain, models, schemas
+from services.identity.metrics import (
+    SMS_CODE_CHECKS,
+    SMS_CODES_REQUESTED,
+    SMS_EXPIRED_UNSENT,
+    SMS_SEND_FAILURES,
+    SMS_SENT,
+    SMS_THROTTLED,
+)
+from services.identity.sms import SmsFailed, SmsSender
+
+log = logging.getLogger(__name__)
+
+STAFF_ROLES = domain.ROLES - {"resident", "partner"}
+# A letter first: a username never looks like a mobile number (those sign in by number).
+STAFF_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,63}$")
+Now = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit(uow, user_id: str, actor_id: str, what: str, changes: dict) -> None:
+    uow.session.execute(sa.insert(models.account_changes).values(
+        user_id=user_id, actor_id=actor_id, what=what, changes=changes))
+
+
+def _user_by_phone(uow, phone: str):
+    u = models.users
+    return uow.session.execute(sa.select(u).where(u.c.phone == phone)
+                               .order_by(u.c.created_at).limit(1)).first()
+
+
+# --- one-time codes ---------------------------------------------------------------------
+
+def request_code(db, data: dict, now: Now = _now) -> dict:
+    """Accept a request for a code: the code's row and its message go into the database in
+    one transaction; the relay sends it (send_pending_sms). A code for signing in or
+    resetting is only sent to a number with an account, but the answer is the same either
+    way: nobody learns from it who has one."""
+    data = validated(schemas.SmsCodeRequest(), data, "code request", "验证码请求")
+    phone = codes.checked_phone(data["phone"])
+    purpose = codes.checked_purpose(data["purpose"])
+    at = now()
+    c = models.sms_codes
+    with db.unit_of_work() as uow:
+        s = uow.session
+        # One request per number at a time: two at once must not both pass the check.
+        s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"sms:{phone}"))))
+        last = s.execute(sa.select(sa.func.max(c.c.created_at)).where(c.c.phone == phone)).scalar()
+        wait = codes.resend_wait(last, at)
+        if wait:
+            SMS_THROTTLED.labels("number").inc()
+            raise codes.resend_too_soon(wait)
+        registered = _user_by_phone(uow, phone) is not None
+        send = purpose == "sign-up" or registered
+        code_id, code = str(uuid.uuid4()), codes.new_code()
+        # A newer code replaces the older ones for the same use: only the last one works.
+        s.execute(sa.update(c).where(c.c.phone == phone, c.c.purpose == purpose,
+                                     c.c.used_at.is_(None), c.c.burned_at.is_(None))
+                  .values(burned_at=at))
+        s.execute(sa.insert(c).values(
+            id=code_id, phone=phone, purpose=purpose, created_at=at,
+            code_hash=codes.code_hash(code_id, code if send else codes.new_code() + "x"),
+            expires_at=at + timedelta(seconds=codes.CODE_TTL_S)))
+        if send:
+            s.execute(sa.insert(models.sms_outbox).values(id=code_id, phone=phone, code=code))
+    SMS_CODES_REQUESTED.labels(purpose).inc()
+    return {"expires_in": codes.CODE_TTL_S, "resend_after_s": codes.RESEND_INTERVAL_S}
+
+
+def _take_code(uow, phone: str, purpose: str, given, at: datetime) -> tuple[str, int]:
+    """(outcome, tries left) for the number's live code, recording the try."""
+    c = models.sms_codes
+    row = uow.session.execute(
+        sa.select(c).where(c.c.phone == phone, c.c.purpose == purpose, c.c.used_at.is_(None),
+                           c.c.burned_at.is_(None), c.c.expires_at > at)
+        .order_by(c.c.created_at.desc()).limit(1).with_for_update()).first()
+    if row is None:
+        return "none", 0
+    outcome = codes.check(row, given if isinstance(given, str) else "", at)
+    values = ({"used_at": at} if outcome == codes.OK else
+              {"attempts": row.attempts + 1, **({"burned_at": at}
+                                               if outcome == codes.BURNED else {})})
+    uow.session.execute(sa.update(c).where(c.c.id == row.id).values(**values))
+    return outcome, codes.MAX_ATTEMPTS - row.attempts - 1
+
+
+def with_code(db, phone, purpose: str, given, then: Callable, now: Now = _now):
+    """Run `then(uow, phone)` if `given` is the number's live code for `purpose`, in the
+    transaction that uses the code up. A wrong try is counted (and committed) first;
+    if `then` refuses, the code stays unused."""
+    phone = codes.checked_phone(phone)
+    outcome, left = "none", 0
+    with db.unit_of_work() as uow:
+        outcome, left = _take_code(uow, phone, purpose, given, now())
+        result = then(uow, phone) if outcome == codes.OK else None
+    SMS_CODE_CHECKS.labels(outcome).inc()
+    if outcome == codes.BURNED:
+        log.info("a code for %s was tried %d times wrongly and is burned (the account is "
+                 "not locked)", domain.mask_phone(phone), codes.MAX_ATTEMPTS)
+    if outcome != codes.OK:
+        raise codes.code_refused(left if outcome == codes.WRONG else None)
+    return result
+
+
+def _signed_in(row) -> dict:
+    status = domain.account_status(row.active, row.locked_until, _now())
+    if status != domain.ACTIVE:
+        raise domain.account_disabled(status)
+    return {**domain.public_user(row), "token_version": row.token_version}
+
+
+# --- residents --------------------------------------------------------------------------
+
+def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
+    """A new resident account for a number that proves itself with its code. The number is
+    kept for callbacks and signs in with the password too (handlers.authenticate), but it
+    is not the username: usernames are shown to others, a number only masked."""
+    data = validated(schemas.SignUp(), data, "sign-up", "注册请求")
+    name = codes.checked_display_name(data.get("display_name"))
+    password = codes.checked_password(data.get("password"))
+
+    def create(uow, phone: str) -> dict:
+        if _user_by_phone(uow, phone) is not None:
+            raise Conflict("This number already has an account; sign in, or reset the "
+                           "password with a code.",
+                           "该号码已注册，请直接登录或通过验证码重置密码。",
+                           code="phone-registered")
+        user_id = f"resident-{uuid.uuid4().hex[:16]}"
+        # Hashed only once the code is right: nobody without one can make us run argon2.
+        row = uow.session.execute(sa.insert(models.users).values(
+            id=user_id, username=user_id, display_name=name, password_hash=hash_password(password),
+            roles=["resident"], unit_id=None, phone=phone).returning(*models.users.c)).first()
+        audit(uow, user_id, user_id, "signed-up", {"display_name": name})
+        return _signed_in(row)
+
+    user = with_code(db, data.get("phone"), "sign-up", data.get("code"), create)
+    log.info("resident %s signed up", user["id"], extra={"user_id": user["id"]})
+    return user
+
+
+def sign_in_with_code(db, data: dict) -> dict:
+    data = validated(schemas.CodeSignIn(), data, "sign-in request", "登录请求")
+
+    def user_of(uow, phone: str) -> dict:
+        row = _user_by_phone(uow, phone)
+        if row is None:  # no code is sent to a number without an account: unreachable
+            raise codes.code_refused()
+        return _signed_in(row)
+
+    return with_code(db, data.get("phone"), "sign-in", data.get("code"), user_of)
+
+
+def reset_password(db, hash_password: Callable[[str], str], data: dict) -> dict:
+    """A new password for the number's account; every other session is signed out (the
+    token version moves) and the caller gets a token for the new one."""
+    data = validated(schemas.PasswordReset(), data, "password reset", "重置密码请求")
+    password = codes.checked_password(data.get("password"))
+
+    def reset(uow, phone: str) -> dict:
+        found = _user_by_phone(uow, phone)
+        if found is None:
+            raise codes.code_refused()
+        u = models.users
+        row = uow.session.execute(
+            sa.update(u).where(u.c.id == found.id)
+            .values(password_hash=hash_password(password),  # only with the right code
+                    token_version=u.c.token_version + 1)
+            .returning(*u.c)).first()
+        audit(uow, row.id, row.id, "password-reset", {})
+        return _signed_in(row)
+
+    user = with_code(db, data.get("phone"), "reset-password", data.get("code"), reset)
+    log.info("account %s reset its password; its other sessions are signed out", user["id"],
+             extra={"user_id": user["id"]})
+    return user
+
+
+# --- staff, managed by admins ---------------------------------------------------------------
+
+def _staff_roles(roles) -> list[str]:
+    roles = domain.checked_roles(roles)
+    if not set(roles) <= STAFF_ROLES:
+        raise Invalid(f"Staff roles are: {', '.join(sorted(STAFF_ROLES))}.",
+                      "工作人员的角色不能是居民或合作方。", code="bad-roles")
+    return roles
+
+
+def _unit(unit_id) -> str | None:
+    if unit_id is not None and (not isinstance(unit_id, str) or not 0 < len(unit_id) <= 64):
+        raise Invalid("A unit id is a string of at most 64 characters, or null.",
+                      "单位编号必须是不超过 64 个字符的字符串，或为空。", code="bad-unit")
+    return unit_id
+
+
+def create_staff(db, hash_password: Callable[[str], str], actor_id: str, data: dict) -> dict:
+    data = validated(schemas.StaffAccount(), data, "staff account", "工作人员账号")
+    username = data.get("username")
+    if not isinstance(username, str) or not STAFF_USERNAME.match(username):
+        raise Invalid("A username has 3 to 64 letters, digits, - or _, a letter first.",
+                      "用户名应为 3 至 64 个字母、数字、连字符或下划线，并以字母开头。",
+                      code="bad-username")
+    name = codes.checked_display_name(data.get("display_name"))
+    roles = _staff_roles(data.get("roles"))
+    unit_id = _unit(data.get("unit_id"))
+    phone = codes.checked_phone(data["phone"]) if data.get("phone") is not None else None
+    password_hash = hash_password(codes.checked_password(data.get("password")))
+    user_id = f"staff-{uuid.uuid4().hex[:16]}"
+    with db.unit_of_work() as uow:
+        taken = uow.session.execute(sa.select(models.users.c.id).where(
+            models.users.c.username == username)).first()
+        if taken is not None:
+            raise Conflict(f"The username {username} is taken.", f"用户名 {username} 已被使用。",
+                           code="username-taken")
+        row = uow.session.execute(sa.insert(models.users).values(
+            id=user_id, username=username, display_name=name, password_hash=password_hash,
+            roles=roles, unit_id=unit_id, phone=phone).returning(*models.users.c)).first()
+        audit(uow, user_id, actor_id, "staff-created",
+              {"username": username, "roles": roles, "unit_id": unit_id})
+    log.info("admin %s created staff account %s (%s) in unit %s", actor_id, user_id,
+             ",".join(roles), unit_id, extra={"user_id": actor_id})
+    return {**domain.public_user(row), "active": row.active}
+
+
+def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
+    """Change a staff account's roles, unit, name or whether it is active, with its audit
+    row in the same commit.
+
+    Roles and unit are not bumped into a new token_version: the gateway takes them from
+    identity on every request (gateway/auth.py), never from the token, so the handler's
+    session goes on and its next request acts for the new unit only. Deactivating bumps
+    the version (and the account's status refuses it anyway): its tokens are dead."""
+    data = validated(schemas.StaffChange(), data, "staff change", "工作人员账号变更")
+    values: dict = {}
+    if "roles" in data:
+        values["roles"] = _staff_roles(data["roles"])
+    if "unit_id" in data:
+        values["unit_id"] = _unit(data["unit_id"])
+    if "display_name" in data:
+        values["display_name"] = codes.checked_display_name(data["display_name"])
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            raise Invalid("active is true or false.", "启用状态只能为是或否。", code="bad-active")
+        values["active"] = data["active"]
+    unknown = sorted(set(data) - {"roles", "unit_id", "display_name", "active"})
+    if unknown or not values:
+        raise Invalid("Change one or more of: roles, unit_id, display_name, active.",
+                      "请至少修改角色、所属单位、姓名或启用状态中的一项，且不要包含其他字段。",
+                      code="bad-staff-change")
+    u = models.users
+    with db.unit_of_work() as uow:
+        current = uow.session.execute(sa.select(u.c.roles).where(u.c.id == user_id)).first()
+        if current is None or not set(current.roles) <= STAFF_ROLES:
+            raise NotFound(f"No staff account {user_id}.", f"工作人员账号 {user_id} 不存在。")
+        row = uow.session.execute(
+            sa.update(u).where(u.c.id == user_id)
+            .values(**values, token_version=u.c.token_version + (
+                1 if values.get("active") is False else 0)).returning(*u.c)).first()
+        audit(uow, user_id, actor_id, "staff-changed", values)
+    log.info("admin %s changed staff account %s: %s; its tokens now need version %d",
+             actor_id, user_id, values, row.token_version, extra={"user_id": actor_id})
+    return {**domain.public_user(row), "active": row.active}
+
+
+def account_changes(db, user_id: str) -> dict:
+    c = models.account_changes
+    with db.unit_of_work() as uow:
+        if uow.session.execute(sa.select(models.users.c.id).where(
+                models.users.c.id == user_id)).first() is None:
+            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+        rows = uow.session.execute(sa.select(c).where(c.c.user_id == user_id)
+                                   .order_by(c.c.id)).all()
+    return {"items": [{"at": r.at.isoformat(), "actor_id": r.actor_id, "what": r.what,
+                       "changes": r.changes} for r in rows]}
+
+
+# --- the SMS outbox relay ---------------------------------------------------------------------
+
+def send_pending_sms(db, sender: SmsSender, now: Now = _now, batch: int = 20) -> int:
+    """Send what request_code accepted, one message per transaction: its row is locked,
+    sent, and marked sent in the same transaction. A crash between the send and the
+    commit leaves it unsent, so it goes again under the same OutId (the message's
+    id): the simulator keeps one message per OutId, and Aliyun's receipts carry the
+    OutId so a repeat can be told. A code never goes out twice as two different codes
+    and is never lost while identity is down (the row waits)."""
+    o = models.sms_outbox
+    sent = 0
+    for _ in range(batch):
+        with db.unit_of_work() as uow:
+            at = now()
+            row = uow.session.execute(
+                sa.select(o).where(o.c.sent_at.is_(None), o.c.code.is_not(None),
+                                   o.c.next_try_at <= at)
+                .order_by(o.c.next_try_at).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                return sent
+            if row.created_at + timedelta(seconds=codes.CODE_TTL_S) <= at:
+                SMS_EXPIRED_UNSENT.inc()
+                log.error("the code for %s expired before the SMS provider took it (%d tries, "
+                          "last: %s): check the provider (SMS_ENDPOINT) and its keys",
+                          domain.mask_phone(row.phone), row.tries, row.last_error)
+                uow.session.execute(sa.update(o).where(o.c.id == row.id).values(
+                    code=None, last_error=f"expired unsent; {row.last_error}"[:200]))
+                continue
+            try:
+                provider_id = sender.send(row.phone, row.code, row.id)
+            except SmsFailed as failed:
+                SMS_SEND_FAILURES.labels(failed.code[:40]).inc()
+                delay = min(2 ** row.tries, 30)
+                log.warning("the SMS provider did not take the code for %s (%s: %s); trying "
+                            "again in %d s", domain.mask_phone(row.phone), failed.code,
+                            failed.message[:100], delay)
+                uow.session.execute(sa.update(o).where(o.c.id == row.id).values(
+                    tries=row.tries + 1, next_try_at=at + timedelta(seconds=delay),
+                    last_error=f"{failed.code}: {failed.message}"[:200]))
+                continue
+            uow.session.execute(sa.update(o).where(o.c.id == row.id).values(
+                sent_at=at, code=None, tries=row.tries + 1, provider_id=provider_id[:64]))
+            SMS_SENT.labels(urlsplit(getattr(sender, "endpoint", "")).netloc or "other").inc()
+            sent += 1
+    return sent
+
+
+# What a code leaves behind: kept a day (enough to look into abuse of a number or a
+# client), then deleted with the number it names. README.md, "Accounts", says so.
+CODES_KEPT = timedelta(hours=24)
+
+
+def forget_old_codes(db, now: Now = _now) -> int:
+    """Delete codes and sent (or given up) messages older than CODES_KEPT."""
+    before = now() - CODES_KEPT
+    o, c = models.sms_outbox, models.sms_codes
+    with db.unit_of_work() as uow:
+        gone = uow.session.execute(sa.delete(o).where(
+            o.c.created_at < before, sa.or_(o.c.sent_at.is_not(None), o.c.code.is_(None)))
+        ).rowcount
+        gone += uow.session.execute(sa.delete(c).where(c.c.created_at < before)).rowcount
+    return gone
+
+
+# --- a resident leaves ----------------------------------------------------------------------
+
+DELETED_NAME = "已注销用户"
+
+
+def delete_account(db, user_id: str) -> dict:
+    """A resident deletes their account. What named them goes: the number, the name, the
+    password, and the codes sent to the number. The row stays as a tombstone, deactivated
+    (its tokens are refused at once, its number free to sign up again), so that the
+    reports they filed keep a reporter id that no longer leads to anyone: pseudonymised,
+    still counted and still in their cases' trails. Staff accounts are deactivated by an
+    admin instead: what they did is part of the record."""
+    u = models.users
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(sa.select(u).where(u.c.id == user_id).with_for_update()
+                                  ).first()
+        if row is None:
+            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+        if set(row.roles) != {"resident"}:
+            raise Conflict("Only a resident's account can be deleted by its owner; staff "
+                           "accounts are deactivated by an admin.",
+                           "只有居民账号可以由本人注销；工作人员账号由管理员停用。",
+                           code="not-a-resident-account")
+        if row.phone is not None:
+            uow.session.execute(sa.delete(models.sms_codes).where(
+                models.sms_codes.c.phone == row.phone))
+            uow.session.execute(sa.delete(models.sms_outbox).where(
+                models.sms_outbox.c.phone == row.phone))
+        uow.session.execute(sa.update(u).where(u.c.id == user_id).values(
+            username=user_id, display_name=DELETED_NAME, phone=None, active=False,
+            password_hash=f"deleted:{uuid.uuid4().hex}",  # matches no password
+            token_version=u.c.token_version + 1))
+        audit(uow, user_id, user_id, "account-deleted", {})
+    log.info("account %s was deleted by its owner; its reports stay under its id",
+             user_id, extra={"user_id": user_id})
+    return {"id": user_id, "deleted": True}
