@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client import Counter
 
 from gateway import auth
+from gateway.body import body
 from minqing_kernel.errors import Invalid, TooManyRequests
 from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.web import client_address, http, json_response
@@ -47,7 +48,6 @@ class AccountEndpoints:
     token-state cache), actor(), token_response() and the request body parser."""
 
     def _body(self, request) -> dict:
-        from gateway.service import body  # the gateway's one parser (size, depth, type)
         return body(request)
 
     @http("POST", "/v1/auth/sms-codes", max_body_bytes=1024)

@@ -15,6 +15,7 @@ from nameko.dependency_providers import Config
 
 from gateway import accounts as account_routes
 from gateway import auth
+from gateway.body import body
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import (
     ReportRateLimit,
@@ -24,9 +25,9 @@ from gateway.ratelimit import (
 )
 from gateway.signin import SignInLimits
 from gateway.submission import submission_id
-from minqing_kernel.errors import BadRequest, Problem, Unauthorized
+from minqing_kernel.errors import Unauthorized
 from minqing_kernel.logs import CorrelationContext
-from minqing_kernel.metrics import REQUESTS_REFUSED, EntrypointTimer
+from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import RemoteService
 from minqing_kernel.web import OpsEndpoints, client_address, http, json_response
 
@@ -40,65 +41,6 @@ OVERSIGHT = ("operator", "admin", "leader", "discipline")
 VOLUNTEERS = ("patroller",)  # 红袖章 volunteers take up micro-wishes
 SUPERVISORS = ("operator", "admin", "leader", "discipline")  # the supervision report
 AUDITORS = ("operator", "admin", "discipline")  # who may check a trail's chain
-
-
-class UnsupportedMediaType(Problem):
-    status = 415
-    code = "unsupported-media-type"
-
-
-def _text_keys(pairs: list) -> dict:
-    """JSON's \\u escapes can spell an unpaired surrogate, which is not text: refuse it in
-    a key here (values are the schemas' business), before it reaches an error message."""
-    for key, _ in pairs:
-        key.encode("utf-8")  # UnicodeEncodeError is a ValueError: malformed JSON
-    return dict(pairs)
-
-
-# No request of this API nests deeper than a few levels; 32 leaves room and keeps every
-# later walk over the body (marshmallow, the RPC serialiser) far from the recursion limit.
-MAX_JSON_DEPTH = 32
-
-
-def json_depth(value) -> int:
-    """How deeply `value` nests (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            depth += 1
-            deepest = max(deepest, depth)
-            stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-def too_deep(request) -> BadRequest:
-    REQUESTS_REFUSED.labels(request.environ.get("minqing.route", "unmatched"),
-                            "json-too-deep").inc()
-    return BadRequest(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
-                      f"请求体 JSON 嵌套层数超过 {MAX_JSON_DEPTH} 层。", code="json-too-deep")
-
-
-def body(request) -> dict:
-    """The request's JSON object. Its size was limited before it was read
-    (minqing_kernel.web); its depth is limited here."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
-                                   "请以 JSON 格式发送请求体（Content-Type: application/json）。")
-    try:
-        data = json.loads(request.get_data(as_text=True) or "null",
-                          object_pairs_hook=_text_keys)
-    except RecursionError:  # deeper than the parser's own stack: refused the same way
-        raise too_deep(request) from None
-    except ValueError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
-                         code="malformed-json") from None
-    if json_depth(data) > MAX_JSON_DEPTH:
-        raise too_deep(request)
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
-                         code="malformed-json")
-    return data
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.wrappers import Request
 
-from gateway.service import MAX_JSON_DEPTH, body, json_depth
+from gateway.body import MAX_JSON_DEPTH, body, json_depth
 from minqing_kernel.errors import BadRequest
 
 
