@@ -266,46 +266,39 @@ def seaweedfs_address(s3_port: int, part: str) -> str:
 def start_simulator(st: Settings) -> None:
     """Start the 平安365 simulator (services/integration365/simulator.py) unless
     PINGAN365_URL names a real platform; its state survives restarts in RUN_DIR."""
-    if not st.simulate_partner:
-        return
-    address = st.env["PINGAN365_SIM_ADDRESS"]
-    if http_ok(f"http://{address}/health"):
-        if _alive_from(st.run_dir / f"{PARTNER_SIM}.pid"):
-            return  # ours, still running
-        raise RuntimeError(f"{address} already answers, but this stack ({st.run_dir}) did "
-                           "not start it: stop it, or set PINGAN365_SIM_ADDRESS")
-    proc = _spawn(PARTNER_SIM, [PYTHON, "-m", "services.integration365.simulator",
-                                "--address", address,
-                                "--state", str(st.run_dir / f"{PARTNER_SIM}.json")], st)
-
-    def ready():
-        if proc.poll() is not None:
-            raise RuntimeError(f"the 平安365 simulator exited with {proc.returncode}; see "
-                               f"{st.run_dir / 'logs' / (PARTNER_SIM + '.log')}")
-        return http_ok(f"http://{address}/health")
-    wait_until(ready, 30, "the 平安365 simulator")
+    if st.simulate_partner:
+        _start_simulator(st, PARTNER_SIM, "the 平安365 simulator", "PINGAN365_SIM_ADDRESS",
+                         ["services.integration365.simulator",
+                          "--state", str(st.run_dir / f"{PARTNER_SIM}.json")])
 
 
 def start_sms_simulator(st: Settings) -> None:
     """Start the SMS simulator unless SMS_ENDPOINT names a real provider. It keeps what it
     "sent" in memory: a restart forgets the codes, not the accounts."""
-    if not st.simulate_sms:
-        return
-    address = st.env["SMS_SIM_ADDRESS"]
+    if st.simulate_sms:
+        _start_simulator(st, SMS_SIM, "the SMS simulator", "SMS_SIM_ADDRESS",
+                         ["services.identity.sms_simulator"])
+
+
+def _start_simulator(st: Settings, name: str, what: str, address_var: str,
+                     module_args: list[str]) -> None:
+    """Start a local stand-in for an outside platform on the address in `address_var`,
+    unless ours already runs there; refuse an address someone else's process answers."""
+    address = st.env[address_var]
     if http_ok(f"http://{address}/health"):
-        if _alive_from(st.run_dir / f"{SMS_SIM}.pid"):
+        if _alive_from(st.run_dir / f"{name}.pid"):
             return  # ours, still running
         raise RuntimeError(f"{address} already answers, but this stack ({st.run_dir}) did "
-                           "not start it: stop it, or set SMS_SIM_ADDRESS")
-    proc = _spawn(SMS_SIM, [PYTHON, "-m", "services.identity.sms_simulator",
-                            "--address", address], st)
+                           f"not start it: stop it, or set {address_var}")
+    proc = _spawn(name, [PYTHON, "-m", module_args[0], "--address", address,
+                         *module_args[1:]], st)
 
     def ready():
         if proc.poll() is not None:
-            raise RuntimeError(f"the SMS simulator exited with {proc.returncode}; see "
-                               f"{st.run_dir / 'logs' / (SMS_SIM + '.log')}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see "
+                               f"{st.run_dir / 'logs' / (name + '.log')}")
         return http_ok(f"http://{address}/health")
-    wait_until(ready, 30, "the SMS simulator")
+    wait_until(ready, 30, what)
 
 
 # --- PostgreSQL, RabbitMQ ---------------------------------------------------------
