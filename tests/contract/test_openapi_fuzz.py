@@ -115,6 +115,21 @@ def declared_operations(document: dict) -> set[str]:
             } - NOT_HERE
 
 
+def fuzz_operations(schema, check, fuzzed: set, failures: list) -> None:
+    """Run `check` over every operation of `schema`, adding each operation's label to
+    `fuzzed` and each failure to `failures`: every operation is run and every failure
+    reported (schemathesis raises a FailureGroup, a BaseExceptionGroup, when checks fail)."""
+    for result in get_all_tests(schema=schema, test_func=check, settings=None,
+                                given_kwargs=None):
+        assert isinstance(result, Ok), f"the document has an invalid operation: {result.err()}"
+        operation, run = result.ok()
+        fuzzed.add(operation.label)
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{operation.label}: {exc}")
+
+
 @pytest.mark.parametrize("username", ROLES)
 def test_gateway_conforms_to_its_openapi_document(stack, fuzz_totals, username):
     schema = load_schema(stack.gateway, username).exclude(method="DELETE", path="/v1/me")
@@ -127,17 +142,7 @@ def test_gateway_conforms_to_its_openapi_document(stack, fuzz_totals, username):
 
     # The seed, the Authorization header and the settings come from the schema's config.
     fuzzed, failures = set(), []
-    for result in get_all_tests(schema=schema, test_func=check, settings=None,
-                                given_kwargs=None):
-        assert isinstance(result, Ok), f"the document has an invalid operation: {result.err()}"
-        operation, run = result.ok()
-        fuzzed.add(operation.label)
-        try:
-            run()
-        # Every operation is run and every failure reported (schemathesis raises a
-        # FailureGroup, which is a BaseExceptionGroup, when checks fail).
-        except (Exception, BaseExceptionGroup) as exc:
-            failures.append(f"{operation.label}: {exc}")
+    fuzz_operations(schema, check, fuzzed, failures)
     FAILURES[username] = failures
     assert fuzzed == declared_operations(schema.raw_schema), "not every operation was fuzzed"
     assert not failures, "\n\n".join(failures)
@@ -188,15 +193,7 @@ def test_account_endpoints_conform_to_the_document_under_every_check(stack, user
     # Deleting the account last: the resident's other operations are fuzzed signed in.
     for schema in (accounts.exclude(operation_id="delete_my_account"),
                    every.include(operation_id="delete_my_account")):
-        for result in get_all_tests(schema=schema, test_func=check, settings=None,
-                                    given_kwargs=None):
-            assert isinstance(result, Ok), f"an invalid operation: {result.err()}"
-            operation, run = result.ok()
-            fuzzed.add(operation.label)
-            try:
-                run()
-            except (Exception, BaseExceptionGroup) as exc:
-                failures.append(f"{operation.label}: {exc}")
+        fuzz_operations(schema, check, fuzzed, failures)
     print(f"accounts as {username}: {sum(sent.values())} cases, {len(failures)} failures, "
           f"responses {dict(sorted(sent.items()))}")
     assert len(fuzzed) == 9, fuzzed
