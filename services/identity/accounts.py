@@ -443,6 +443,11 @@ def delete_account(db, user_id: str) -> dict:
             username=user_id, display_name=DELETED_NAME, phone=None, active=False,
             password_hash=f"deleted:{uuid.uuid4().hex}",  # matches no password
             token_version=u.c.token_version + 1))
+        # The audit stays (what happened to the account, and when), without the name it
+        # recorded at sign-up.
+        ac = models.account_changes
+        uow.session.execute(sa.update(ac).where(ac.c.user_id == user_id).values(
+            changes=sa.text("changes - 'display_name'::text - 'phone'::text")))
         audit(uow, user_id, user_id, "account-deleted", {})
         # Intake and dispatch re-key what they hold under the id to a pseudonym nobody
         # keeps the link to (identity neither: it is only in this event, whose outbox

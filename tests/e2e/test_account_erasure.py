@@ -59,6 +59,11 @@ def test_a_deleted_residents_reports_and_cases_stay_under_a_pseudonym(stack):
     assert pseudonym.startswith("deleted-") and pseudonym != me
     assert stack.scalar("SELECT reporter_ids[1] FROM dispatch.cases WHERE id = :c",
                         c=case) == pseudonym
+    # and identity's audit of the account no longer carries the name it signed up with
+    assert stack.scalar("SELECT count(*) FROM identity.account_changes WHERE user_id = :u",
+                        u=me) == 2  # signed-up, account-deleted
+    assert stack.scalar("SELECT count(*) FROM identity.account_changes WHERE user_id = :u "
+                        "AND changes::text LIKE '%新居民%'", u=me) == 0
     # and identity keeps no link from the account to it
     assert stack.scalar("SELECT count(*) FROM identity.users WHERE id = :p OR username = :p "
                         "OR display_name = :p", p=pseudonym) == 0
