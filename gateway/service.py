@@ -25,6 +25,7 @@ from gateway.ratelimit import (
 )
 from gateway.signin import SignInLimits
 from gateway.submission import submission_id
+from gateway.units import UnitEndpoints
 from minqing_kernel.errors import Unauthorized
 from minqing_kernel.logs import CorrelationContext
 from minqing_kernel.metrics import EntrypointTimer
@@ -48,7 +49,8 @@ def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
 
 
-class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints):
+class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints,
+                     UnitEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()

@@ -18,16 +18,21 @@ class TimedReference:
         self._load, self.ttl_s = load, ttl_s
         self._value: Any = None
         self._loaded_at: float | None = None
+        self._generation = 0
 
     def fresh(self, source) -> Any:
         now = time.monotonic()
         if self._loaded_at is None or now - self._loaded_at > self.ttl_s:
+            generation = self._generation
             self._value = self._load(source)
-            self._loaded_at = now
+            # A change invalidated while this load ran (another greenthread) may be
+            # newer than what it read: keep the value for this caller, read again next.
+            self._loaded_at = now if generation == self._generation else None
         return self._value
 
     def invalidate(self) -> None:
         self._loaded_at = None
+        self._generation += 1
 
 
 class CachedReference(DependencyProvider):

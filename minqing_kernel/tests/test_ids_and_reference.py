@@ -65,3 +65,18 @@ def test_given_loaded_data_when_invalidated_then_the_next_use_reads_it_again(clo
     ref.fresh("db")
     ref.invalidate()
     assert ref.fresh("db") == 2
+
+
+def test_given_an_invalidation_during_a_load_then_the_next_use_reads_again(clock):
+    loads = []
+    ref = TimedReference(lambda source: None, ttl_s=60)
+
+    def load_while_a_change_commits(source):
+        loads.append(source)
+        if len(loads) == 1:
+            ref.invalidate()  # another greenthread's change, committed mid-load
+        return len(loads)
+
+    ref._load = load_while_a_change_commits
+    assert ref.fresh("db") == 1
+    assert ref.fresh("db") == 2  # what was read before the change is not kept 60 s

@@ -25,3 +25,11 @@ CASES_CLOSED_UNANSWERED = Counter("minqing_cases_closed_unanswered_total",
                                   "Resolved cases closed because nobody rated them in time")
 CALLBACKS = Counter("minqing_callbacks_total",
                     "Callbacks (回访) queued and recorded, by outcome", ["outcome"])
+
+# What identity tells dispatch (units.py, erasure.py).
+UNIT_COPIES = Counter("minqing_unit_copies_total",
+                      "identity's unit.changed / grid.changed events, by entity and whether "
+                      "they were applied or older than dispatch's copy", ["entity", "outcome"])
+PSEUDONYMISED = Counter("minqing_cases_pseudonymised_total",
+                        "Cases whose reporter was a deleted account, re-keyed to its "
+                        "pseudonym", ["table"])

@@ -15,6 +15,9 @@ units = sa.Table(
     sa.Column("name_zh", sa.String(100), nullable=False),
     sa.Column("name_en", sa.String(120), nullable=False),
     sa.Column("leader_id", sa.String(64)),
+    # identity owns units; this is dispatch's copy, kept from identity's unit.changed
+    # events (units.py): the newest version wins whatever order they arrive in.
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
 )
 
 communities = sa.Table(
@@ -30,6 +33,7 @@ grids = sa.Table(
               nullable=False),
     sa.Column("name_zh", sa.String(100), nullable=False),
     sa.Column("leader_id", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),  # as units'
 )
 
 routing_rules = sa.Table(

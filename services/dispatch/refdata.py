@@ -14,20 +14,28 @@ def _upsert(conn, table, rows, keys):
         rows)
 
 
+def _insert_new(conn, table, rows) -> None:
+    if rows:
+        conn.execute(pg.insert(table).on_conflict_do_nothing(), rows)
+
+
 def load(engine: sa.Engine, ref: dict) -> int:
+    """Units and grids are identity's: this is the first load of dispatch's copy, which
+    identity's unit.changed / grid.changed events keep after (units.py); loading the file
+    again adds new ones and leaves the rest as the events made them."""
     units = [{"id": c["id"], "kind": "community", "name_zh": c["name_zh"],
               "name_en": c["name_en"], "leader_id": c.get("leader")}
              for c in ref["communities"]]
     units += [{"id": u["id"], "kind": u["kind"], "name_zh": u["name_zh"],
                "name_en": u["name_en"], "leader_id": u.get("leader")} for u in ref["units"]]
     with engine.begin() as conn:
-        _upsert(conn, models.units, units, ["id"])
+        _insert_new(conn, models.units, units)
         _upsert(conn, models.communities, [
             {"id": c["id"], "boundary": {"type": "Polygon", "coordinates": [c["boundary"]]}}
             for c in ref["communities"]], ["id"])
-        _upsert(conn, models.grids, [
+        _insert_new(conn, models.grids, [
             {"id": g["id"], "community_id": g["community"], "name_zh": g["name_zh"],
-             "leader_id": g.get("leader")} for g in ref["grids"]], ["id"])
+             "leader_id": g.get("leader")} for g in ref["grids"]])
         _upsert(conn, models.routing_rules, [
             {"category": r["category"], "community": r["community"], "unit_id": r["unit"],
              "reason_zh": r["reason_zh"], "reason_en": r["reason_en"]}

@@ -22,12 +22,14 @@ from services.dispatch import (
     agenda,
     audit,
     case_views,
+    erasure,
     lifecycle,
     models,
     open311,
     routing,
     screening,
     supervision,
+    units,
     wishes,
 )
 from services.dispatch.clocks import SupervisionSettings
@@ -62,6 +64,25 @@ class DispatchService(OpsEndpoints):
     def open_case(self, events):
         with self.db.handling("dispatch.open_case", events) as (uow, fresh):
             lifecycle.open_cases(uow, self.reference, fresh)
+
+    # identity owns units and grids: dispatch keeps its copy from identity's events.
+    @consume_event("identity", event_type("unit.changed"), batch_size=20)
+    def copy_unit(self, events):
+        with self.db.handling("dispatch.copy_unit", events) as (uow, fresh):
+            units.apply_unit_changes(uow, fresh)
+        self.reference.invalidate()
+
+    @consume_event("identity", event_type("grid.changed"), batch_size=20)
+    def copy_grid(self, events):
+        with self.db.handling("dispatch.copy_grid", events) as (uow, fresh):
+            units.apply_grid_changes(uow, fresh)
+        self.reference.invalidate()
+
+    # A resident deleted their account: their cases stay under a pseudonym (erasure.py).
+    @consume_event("identity", event_type("account.deleted"))
+    def forget_reporter(self, events):
+        with self.db.handling("dispatch.forget_reporter", events) as (uow, fresh):
+            erasure.pseudonymise_reporters(uow, fresh)
 
     # The partner's word on a case handed to it (外部联动), from integration365.
     @consume_event("integration365", event_type("external.accepted"))

@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import Conflict, Invalid, NotFound, validated
-from services.identity import codes, domain, models, schemas
+from minqing_kernel.errors import Conflict, Forbidden, Invalid, NotFound, validated
+from services.identity import codes, domain, models, schemas, units
 from services.identity.metrics import (
+    ACCOUNTS_DELETED,
+    PASSWORD_CHANGES,
     SMS_CODE_CHECKS,
     SMS_CODES_REQUESTED,
     SMS_EXPIRED_UNSENT,
@@ -180,19 +182,64 @@ def reset_password(db, hash_password: Callable[[str], str], data: dict) -> dict:
         found = _user_by_phone(uow, phone)
         if found is None:
             raise codes.code_refused()
-        u = models.users
-        row = uow.session.execute(
-            sa.update(u).where(u.c.id == found.id)
-            .values(password_hash=hash_password(password),  # only with the right code
-                    token_version=u.c.token_version + 1)
-            .returning(*u.c)).first()
-        audit(uow, row.id, row.id, "password-reset", {})
+        # Hashed only with the right code.
+        row = _new_password(uow, found.id, hash_password(password), "password-reset")
         return _signed_in(row)
 
     user = with_code(db, data.get("phone"), "reset-password", data.get("code"), reset)
     log.info("account %s reset its password; its other sessions are signed out", user["id"],
              extra={"user_id": user["id"]})
     return user
+
+
+def _new_password(uow, user_id: str, password_hash: str, what: str):
+    """Set the account's password and sign out every session it has: token_version moves
+    in the same statement, as revoke_sessions does (one revocation mechanism). The caller
+    hands its own session a token at the new version."""
+    u = models.users
+    row = uow.session.execute(
+        sa.update(u).where(u.c.id == user_id)
+        .values(password_hash=password_hash, token_version=u.c.token_version + 1)
+        .returning(*u.c)).first()
+    audit(uow, user_id, user_id, what, {})
+    return row
+
+
+def wrong_current_password() -> Forbidden:
+    # 403, not 401: the token is good, the password given with it is not.
+    return Forbidden("The current password is not right.", "当前密码不正确。",
+                     code="current-password-wrong")
+
+
+def change_password(db, verify: Callable[[str | None, str], bool],
+                    hash_password: Callable[[str], str], user_id: str, data: dict) -> dict:
+    """A signed-in person changes their password, proving it with the current one: every
+    other session is signed out (a token that leaked with the old password dies with it)
+    and the caller gets a token at the new version for this one."""
+    data = validated(schemas.PasswordChange(), data, "password change", "修改密码请求")
+    password = codes.checked_password(data["new_password"])
+    u = models.users
+    with db.unit_of_work() as uow:
+        found = uow.session.execute(sa.select(u.c.password_hash).where(u.c.id == user_id)
+                                    ).first()
+    if found is None:
+        raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+    if not verify(found.password_hash, data["current_password"]):
+        PASSWORD_CHANGES.labels("wrong-current").inc()
+        raise wrong_current_password()
+    password_hash = hash_password(password)  # only once the current one was right
+    with db.unit_of_work() as uow:
+        # The same hash as checked: a reset or a change in between wins, this one fails.
+        if uow.session.execute(sa.select(u.c.id).where(
+                u.c.id == user_id, u.c.password_hash == found.password_hash)
+                .with_for_update()).first() is None:
+            PASSWORD_CHANGES.labels("wrong-current").inc()
+            raise wrong_current_password()
+        row = _new_password(uow, user_id, password_hash, "password-changed")
+    PASSWORD_CHANGES.labels("changed").inc()
+    log.info("account %s changed its password; its other sessions are signed out", user_id,
+             extra={"user_id": user_id})
+    return _signed_in(row)
 
 
 # --- staff, managed by admins ---------------------------------------------------------------
@@ -205,10 +252,14 @@ def _staff_roles(roles) -> list[str]:
     return roles
 
 
-def _unit(unit_id) -> str | None:
+def _unit(uow, unit_id) -> str | None:
+    """A unit that exists here (identity owns units: units.py), or null."""
     if unit_id is not None and (not isinstance(unit_id, str) or not 0 < len(unit_id) <= 64):
         raise Invalid("A unit id is a string of at most 64 characters, or null.",
                       "单位编号必须是不超过 64 个字符的字符串，或为空。", code="bad-unit")
+    if unit_id is not None and not units.unit_exists(uow, unit_id):
+        raise Invalid(f"There is no unit {unit_id}.", f"单位 {unit_id} 不存在。",
+                      code="unknown-unit")
     return unit_id
 
 
@@ -221,11 +272,11 @@ def create_staff(db, hash_password: Callable[[str], str], actor_id: str, data: d
                       code="bad-username")
     name = codes.checked_display_name(data.get("display_name"))
     roles = _staff_roles(data.get("roles"))
-    unit_id = _unit(data.get("unit_id"))
     phone = codes.checked_phone(data["phone"]) if data.get("phone") is not None else None
     password_hash = hash_password(codes.checked_password(data.get("password")))
     user_id = f"staff-{uuid.uuid4().hex[:16]}"
     with db.unit_of_work() as uow:
+        unit_id = _unit(uow, data.get("unit_id"))
         taken = uow.session.execute(sa.select(models.users.c.id).where(
             models.users.c.username == username)).first()
         if taken is not None:
@@ -253,8 +304,6 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
     values: dict = {}
     if "roles" in data:
         values["roles"] = _staff_roles(data["roles"])
-    if "unit_id" in data:
-        values["unit_id"] = _unit(data["unit_id"])
     if "display_name" in data:
         values["display_name"] = codes.checked_display_name(data["display_name"])
     if "active" in data:
@@ -262,7 +311,7 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
             raise Invalid("active is true or false.", "启用状态只能为是或否。", code="bad-active")
         values["active"] = data["active"]
     unknown = sorted(set(data) - {"roles", "unit_id", "display_name", "active"})
-    if unknown or not values:
+    if unknown or not (values or "unit_id" in data):
         raise Invalid("Change one or more of: roles, unit_id, display_name, active.",
                       "请至少修改角色、所属单位、姓名或启用状态中的一项，且不要包含其他字段。",
                       code="bad-staff-change")
@@ -271,6 +320,8 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
         current = uow.session.execute(sa.select(u.c.roles).where(u.c.id == user_id)).first()
         if current is None or not set(current.roles) <= STAFF_ROLES:
             raise NotFound(f"No staff account {user_id}.", f"工作人员账号 {user_id} 不存在。")
+        if "unit_id" in data:
+            values["unit_id"] = _unit(uow, data["unit_id"])
         row = uow.session.execute(
             sa.update(u).where(u.c.id == user_id)
             .values(**values, token_version=u.c.token_version + (
@@ -365,9 +416,9 @@ DELETED_NAME = "已注销用户"
 def delete_account(db, user_id: str) -> dict:
     """A resident deletes their account. What named them goes: the number, the name, the
     password, and the codes sent to the number. The row stays as a tombstone, deactivated
-    (its tokens are refused at once, its number free to sign up again), so that the
-    reports they filed keep a reporter id that no longer leads to anyone: pseudonymised,
-    still counted and still in their cases' trails. Staff accounts are deactivated by an
+    (its tokens are refused at once, its number free to sign up again). The reports
+    they filed stay, still counted, and `account.deleted` has intake and dispatch put
+    them under a pseudonym that leads to no one. Staff accounts are deactivated by an
     admin instead: what they did is part of the record."""
     u = models.users
     with db.unit_of_work() as uow:
@@ -380,6 +431,9 @@ def delete_account(db, user_id: str) -> dict:
                            "accounts are deactivated by an admin.",
                            "只有居民账号可以由本人注销；工作人员账号由管理员停用。",
                            code="not-a-resident-account")
+        if not row.active:
+            raise Conflict("This account is deleted or deactivated already.",
+                           "该账号已注销或已停用。", code="account-inactive")
         if row.phone is not None:
             uow.session.execute(sa.delete(models.sms_codes).where(
                 models.sms_codes.c.phone == row.phone))
@@ -389,7 +443,19 @@ def delete_account(db, user_id: str) -> dict:
             username=user_id, display_name=DELETED_NAME, phone=None, active=False,
             password_hash=f"deleted:{uuid.uuid4().hex}",  # matches no password
             token_version=u.c.token_version + 1))
+        # The audit stays (what happened to the account, and when), without the name it
+        # recorded at sign-up.
+        ac = models.account_changes
+        uow.session.execute(sa.update(ac).where(ac.c.user_id == user_id).values(
+            changes=sa.text("changes - 'display_name'::text - 'phone'::text")))
         audit(uow, user_id, user_id, "account-deleted", {})
-    log.info("account %s was deleted by its owner; its reports stay under its id",
+        # Intake and dispatch re-key what they hold under the id to a pseudonym nobody
+        # keeps the link to (identity neither: it is only in this event, whose outbox
+        # row is purged after a day). Internal: partners never see it.
+        uow.emit("account.deleted", user_id, {
+            "user_id": user_id, "pseudonym": f"deleted-{uuid.uuid4().hex}",
+            "deleted_at": _now().isoformat()})
+    ACCOUNTS_DELETED.inc()
+    log.info("account %s was deleted by its owner; its reports stay under a pseudonym",
              user_id, extra={"user_id": user_id})
     return {"id": user_id, "deleted": True}

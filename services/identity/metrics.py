@@ -19,3 +19,12 @@ SMS_SEND_FAILURES = Counter("minqing_sms_send_failures_total",
                             "answer (transport: no answer)", ["code"])
 SMS_EXPIRED_UNSENT = Counter("minqing_sms_expired_unsent_total",
                              "Codes that expired before the provider took them (given up)")
+UNIT_CHANGES = Counter("minqing_unit_changes_total",
+                       "Changes admins made to units and grids, by what (unit-created, "
+                       "unit-changed, grid-added, grid-changed)", ["what"])
+PASSWORD_CHANGES = Counter("minqing_password_changes_total",
+                           "Password changes by signed-in users, by outcome (changed, "
+                           "wrong-current: the current password given was not right)",
+                           ["outcome"])
+ACCOUNTS_DELETED = Counter("minqing_accounts_deleted_total",
+                           "Accounts deleted by their owners (account.deleted emitted)")

@@ -86,3 +86,41 @@ account_changes = sa.Table(
     sa.Column("what", sa.String(40), nullable=False),
     sa.Column("changes", pg.JSONB, nullable=False),
 )
+
+# Units (单位: communities, departments, social organisations, volunteer teams, partners)
+# and the grids (网格) of each community: identity owns them (ARCHITECTURE), seeded from
+# reference/wangjiang.yaml on first load and managed by admins after (units.py). `version`
+# goes up with every change and travels in the unit.changed / grid.changed events, so a
+# consumer keeps the newest state whatever order the events reach it in.
+units = sa.Table(
+    "units", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("name_zh", sa.String(100), nullable=False),
+    sa.Column("name_en", sa.String(120), nullable=False),
+    sa.Column("leader_id", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+)
+
+grids = sa.Table(
+    "grids", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("identity.units.id"),
+              nullable=False, index=True),
+    sa.Column("name_zh", sa.String(100), nullable=False),
+    sa.Column("leader_id", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Who changed a unit or one of its grids, when, and what (as account_changes for people).
+# A grid's changes are kept under its community (unit_id) with the grid's id.
+unit_changes = sa.Table(
+    "unit_changes", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("unit_id", sa.String(64), nullable=False, index=True),
+    sa.Column("grid_id", sa.String(64)),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("what", sa.String(40), nullable=False),
+    sa.Column("changes", pg.JSONB, nullable=False),
+)

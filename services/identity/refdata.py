@@ -1,4 +1,7 @@
-"""Demo users from the reference file; existing users are left as they are."""
+"""Demo users, units and grids from the reference file: the first load. What exists is
+left as it is, so loading the file again (every `make run` and deploy provisions) adds
+what is new in it but never undoes an admin's change (a renamed unit, a new grid leader:
+services/identity/units.py)."""
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
@@ -27,4 +30,18 @@ def load(engine: sa.Engine, ref: dict) -> int:
                 for p in partners if p.get("api_key")]
         if keys:
             conn.execute(pg.insert(models.api_keys).on_conflict_do_nothing(), keys)
+        load_units(conn, ref)
     return len(rows)
+
+
+def load_units(conn, ref: dict) -> None:
+    units = [{"id": c["id"], "kind": "community", "name_zh": c["name_zh"],
+              "name_en": c["name_en"], "leader_id": c.get("leader")}
+             for c in ref["communities"]]
+    units += [{"id": u["id"], "kind": u["kind"], "name_zh": u["name_zh"],
+               "name_en": u["name_en"], "leader_id": u.get("leader")} for u in ref["units"]]
+    conn.execute(pg.insert(models.units).on_conflict_do_nothing(), units)
+    grids = [{"id": g["id"], "community_id": g["community"], "name_zh": g["name_zh"],
+              "leader_id": g.get("leader")} for g in ref["grids"]]
+    if grids:
+        conn.execute(pg.insert(models.grids).on_conflict_do_nothing(), grids)

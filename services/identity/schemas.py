@@ -54,3 +54,41 @@ class StaffAccount(StaffChange):
                         validate=validate.Length(min=1, max=len(STAFF_ROLES)))
     phone = Text(allow_none=True, validate=_PHONE)
     password = Text(required=True, validate=_PASSWORD)
+
+
+class PasswordChange(Schema):
+    current_password = Text(required=True, validate=validate.Length(min=1, max=200))
+    new_password = Text(required=True, validate=_PASSWORD)
+
+
+# --- units and grids, managed by admins (units.py) ---------------------------------------
+_UNIT_ID = validate.Regexp(r"^[a-z][a-z0-9-]{1,63}$", error="2 to 64 lowercase letters, "
+                                                           "digits or -, a letter first.")
+
+
+def _leader() -> Text:
+    return Text(allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class UnitChange(Schema):
+    name_zh = Text(validate=validate.Length(min=1, max=100))
+    name_en = Text(validate=validate.Length(min=1, max=120))
+    leader_id = _leader()
+
+
+class NewUnit(UnitChange):
+    id = Text(required=True, validate=_UNIT_ID)
+    kind = Text(required=True, validate=validate.OneOf(
+        ("department", "social_org", "volunteer_team", "external")))
+    name_zh = Text(required=True, validate=validate.Length(min=1, max=100))
+    name_en = Text(required=True, validate=validate.Length(min=1, max=120))
+
+
+class GridChange(Schema):
+    name_zh = Text(validate=validate.Length(min=1, max=100))
+    leader_id = _leader()
+
+
+class NewGrid(GridChange):
+    id = Text(required=True, validate=_UNIT_ID)
+    name_zh = Text(required=True, validate=validate.Length(min=1, max=100))

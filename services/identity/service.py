@@ -14,7 +14,7 @@ from minqing_kernel.metrics import EntrypointTimer
 from minqing_kernel.rpc import rpc
 from minqing_kernel.timer import configured_timer
 from minqing_kernel.web import OpsEndpoints
-from services.identity import accounts, handlers, models
+from services.identity import accounts, handlers, models, units
 from services.identity.hashing import PasswordChecks, hash_new_password
 from services.identity.sms import SmsSender, sender_from
 
@@ -106,6 +106,11 @@ class IdentityService(OpsEndpoints):
         return accounts.reset_password(self.db, hash_new_password, data)
 
     @rpc
+    def change_password(self, user_id: str, data: dict) -> dict:
+        return accounts.change_password(self.db, self.password_checks, hash_new_password,
+                                        user_id, data)
+
+    @rpc
     def create_staff(self, actor_id: str, data: dict) -> dict:
         return accounts.create_staff(self.db, hash_new_password, actor_id, data)
 
@@ -120,6 +125,32 @@ class IdentityService(OpsEndpoints):
     @rpc
     def delete_account(self, user_id: str) -> dict:
         return accounts.delete_account(self.db, user_id)
+
+    # --- units and grids, managed by admins (units.py) ------------------------------------
+
+    @rpc
+    def list_units(self) -> dict:
+        return units.list_units(self.db)
+
+    @rpc
+    def create_unit(self, actor_id: str, data: dict) -> dict:
+        return units.create_unit(self.db, actor_id, data)
+
+    @rpc
+    def update_unit(self, actor_id: str, unit_id: str, data: dict) -> dict:
+        return units.update_unit(self.db, actor_id, unit_id, data)
+
+    @rpc
+    def add_grid(self, actor_id: str, unit_id: str, data: dict) -> dict:
+        return units.add_grid(self.db, actor_id, unit_id, data)
+
+    @rpc
+    def update_grid(self, actor_id: str, unit_id: str, grid_id: str, data: dict) -> dict:
+        return units.update_grid(self.db, actor_id, unit_id, grid_id, data)
+
+    @rpc
+    def unit_changes(self, unit_id: str) -> dict:
+        return units.unit_changes(self.db, unit_id)
 
     @configured_timer("SMS_RELAY_INTERVAL_S", 0.5)
     def send_sms(self) -> None:

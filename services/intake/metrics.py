@@ -12,3 +12,6 @@ ATTACHMENTS_REFUSED = Counter("minqing_attachments_refused_total",
                               "Uploads refused as attachments, by reason (the problem's code: "
                               "attachment-not-yours, -already-used, -missing, -too-large, "
                               "-wrong-type)", ["reason"])
+PSEUDONYMISED = Counter("minqing_reports_pseudonymised_total",
+                        "Rows re-keyed from a deleted account to its pseudonym, by table",
+                        ["table"])

@@ -11,7 +11,7 @@ from minqing_kernel.objectstore import ObjectStore
 from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
-from services.intake import domain, handlers, models
+from services.intake import domain, erasure, handlers, models
 
 
 def _partner_rejections(message) -> tuple[str, str] | None:
@@ -38,6 +38,12 @@ class IntakeService(OpsEndpoints):
         for event in events:
             handlers.accept_partner_report(self.db, self.store, self.catalogue,
                                            self.caller_key, event, self.partner_limit)
+
+    # A resident deleted their account: their reports stay under a pseudonym (erasure.py).
+    @consume_event("identity", event_type("account.deleted"))
+    def forget_reporter(self, events):
+        with self.db.handling("intake.forget_reporter", events) as (uow, fresh):
+            erasure.pseudonymise_reporter(uow, fresh)
 
     @rpc
     def create_upload(self, actor: dict, request: dict) -> dict:

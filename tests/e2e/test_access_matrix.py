@@ -131,6 +131,17 @@ MATRIX = {
     "GET /v1/admin/staff/{staff}/changes":   (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/me/data":                       (401, 200, 200, 200, 200, 200, 200, 200, 200),
     "DELETE /v1/me":                         (401, 200, 200, 409, 409, 409, 409, 409, 409),
+    # anyone signed in changes their own password (a throwaway account per call)
+    "POST /v1/me/password":                  (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # units and grids: identity's, managed by admins only
+    "GET /v1/admin/units":                   (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "POST /v1/admin/units":                  (401, 403, 403, 403, 403, 403, 403, 201, 403),
+    "PATCH /v1/admin/units/{unit}":          (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "POST /v1/admin/units/{community}/grids":
+                                             (401, 403, 403, 403, 403, 403, 403, 201, 403),
+    "PATCH /v1/admin/units/{community}/grids/{grid}":
+                                             (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/admin/units/{unit}/changes":    (401, 403, 403, 403, 403, 403, 403, 200, 403),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -609,6 +620,95 @@ def delete_me(c: Caller, w: World):
     return answer
 
 
+def _signed_in_as_new(c: Caller, w: World, password: str) -> Caller:
+    """A fresh account with the caller's roles (a resident, or staff made by the admin),
+    signed in: what changes it makes, it makes to no one the other rows sign in as."""
+    if c.role in ("owner", "other-resident"):
+        login = {"username": _resident(w), "password": "first-password"}
+    else:
+        username = f"p-{uuid.uuid4().hex[:10]}"
+        made = w.callers["admin"].post("/v1/admin/staff", json={
+            "username": username, "display_name": "工作人员",
+            "roles": sorted(set(c.user["roles"]) - {"resident"}),
+            "unit_id": c.user["unit_id"], "password": password})
+        assert made.status_code == 201, made.text
+        login = {"username": username, "password": password}
+    r = requests.post(f"{w.stack.gateway}/v1/auth/token", headers=_elsewhere(), json=login)
+    assert r.status_code == 200, r.text
+    me = Caller(c.base, c.role, None, w.leaked)
+    me.user = r.json()["user"]
+    me.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    return me
+
+
+def change_password(c: Caller, w: World):
+    if c.username is None:
+        return c.post("/v1/me/password", json={"current_password": "x",
+                                               "new_password": "a-new-password"})
+    me = _signed_in_as_new(c, w, "first-password")
+    r = me.post("/v1/me/password", headers=_elsewhere(),
+                json={"current_password": "first-password", "new_password": "a-new-password"})
+    if r.status_code == 200:  # the old session is out, the new token works
+        assert me.get("/v1/me").status_code == 401
+        me.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        assert me.get("/v1/me").status_code == 200
+    return r
+
+
+def _unit(w: World) -> str:
+    unit = f"dept-m-{uuid.uuid4().hex[:10]}"
+    r = w.callers["admin"].post("/v1/admin/units", json={
+        "id": unit, "kind": "department", "name_zh": "临时科室", "name_en": "Spare Office"})
+    assert r.status_code == 201, r.text
+    return unit
+
+
+def _grid(w: World) -> str:
+    grid = f"grid-m-{uuid.uuid4().hex[:10]}"
+    r = w.callers["admin"].post("/v1/admin/units/comm-qiutao/grids",
+                                json={"id": grid, "name_zh": "临时网格"})
+    assert r.status_code == 201, r.text
+    return grid
+
+
+def create_unit(c: Caller, w: World):
+    unit = f"dept-m-{uuid.uuid4().hex[:10]}"
+    r = c.post("/v1/admin/units", json={"id": unit, "kind": "department",
+                                        "name_zh": "临时科室", "name_en": "Spare Office"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT count(*) FROM identity.units WHERE id = :u",
+                              u=unit) == 0, "a refused creation made the unit"
+    return r
+
+
+def rename_unit(c: Caller, w: World):
+    unit = _unit(w)
+    r = c.http.patch(f"{c.base}/v1/admin/units/{unit}", json={"name_zh": "改名科室"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT name_zh FROM identity.units WHERE id = :u",
+                              u=unit) == "临时科室", "a refused change was made"
+    return r
+
+
+def add_grid(c: Caller, w: World):
+    grid = f"grid-m-{uuid.uuid4().hex[:10]}"
+    r = c.post("/v1/admin/units/comm-qiutao/grids", json={"id": grid, "name_zh": "临时网格"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT count(*) FROM identity.grids WHERE id = :g",
+                              g=grid) == 0, "a refused grid was added"
+    return r
+
+
+def rename_grid(c: Caller, w: World):
+    grid = _grid(w)
+    r = c.http.patch(f"{c.base}/v1/admin/units/comm-qiutao/grids/{grid}",
+                     json={"name_zh": "改名网格"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT name_zh FROM identity.grids WHERE id = :g",
+                              g=grid) == "临时网格", "a refused change was made"
+    return r
+
+
 def export(c: Caller, w: World):
     r = c.get("/v1/me/data")
     if r.status_code == 200:  # hers, and only hers
@@ -698,6 +798,14 @@ ENDPOINTS = {
         f"/v1/admin/staff/{_staff(w)}/changes"),
     "GET /v1/me/data": export,
     "DELETE /v1/me": delete_me,
+    "POST /v1/me/password": change_password,
+    "GET /v1/admin/units": lambda c, w: c.get("/v1/admin/units"),
+    "POST /v1/admin/units": create_unit,
+    "PATCH /v1/admin/units/{unit}": rename_unit,
+    "POST /v1/admin/units/{community}/grids": add_grid,
+    "PATCH /v1/admin/units/{community}/grids/{grid}": rename_grid,
+    "GET /v1/admin/units/{unit}/changes": lambda c, w: c.get(
+        f"/v1/admin/units/{_unit(w)}/changes"),
 }
 
 
