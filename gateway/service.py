@@ -16,6 +16,7 @@ from nameko.dependency_providers import Config
 from gateway import accounts as account_routes
 from gateway import auth
 from gateway.body import body
+from gateway.media import MediaEndpoints
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import (
     ReportRateLimit,
@@ -48,7 +49,8 @@ def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
 
 
-class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints):
+class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints,
+                     MediaEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()

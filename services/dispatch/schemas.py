@@ -1,8 +1,9 @@
 """What crosses dispatch's boundary: action requests and feedback in, cases out."""
 from datetime import UTC
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
+from minqing_kernel.media import linked
 from minqing_kernel.schemas import Text
 from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
@@ -123,6 +124,14 @@ class CaseView(Schema):
     partner = fields.String(allow_none=True)
     wish_claimed_by = fields.String(allow_none=True)
     project_id = fields.String(allow_none=True)
+
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Each photo with the URL a client fetches it through (minqing_kernel/media.py).
+        view["attachments"] = linked(view.get("attachments") or [], "cases", view["id"])
+        view["result_attachments"] = linked(view.get("result_attachments"), "cases",
+                                            view["id"])
+        return view
 
 
 class WishView(Schema):

@@ -23,6 +23,7 @@ from services.dispatch import (
     audit,
     case_views,
     lifecycle,
+    media,
     models,
     open311,
     routing,
@@ -98,6 +99,12 @@ class DispatchService(OpsEndpoints):
     def case_for_report(self, actor: dict, report_id: str) -> dict | None:
         with self.db.unit_of_work() as uow:
             return case_views.case_for_report(uow, self.reference, actor, report_id)
+
+    @rpc
+    def case_media_key(self, actor: dict, case_id: str, name: str) -> str:
+        """For the gateway: the key behind a case's media URL, if `actor` may see it."""
+        with self.db.unit_of_work() as uow:
+            return media.case_media_key(uow, self.reference, actor, case_id, name)
 
     @rpc
     def reports_visible_to(self, actor: dict, report_ids: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """What crosses intake's boundary: RPC requests in, reports out."""
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 from marshmallow.utils import get_value
 
+from minqing_kernel.media import linked
 from minqing_kernel.schemas import Text
 from services.intake.domain import MAX_ATTACHMENTS
 
@@ -61,6 +62,12 @@ class ReportView(Schema):
 
     def _location(self, report):
         return {"lat": get_value(report, "lat"), "lon": get_value(report, "lon")}
+
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Each attachment with the URL a client fetches it through (minqing_kernel/media.py).
+        view["attachments"] = linked(view.get("attachments") or [], "reports", view["id"])
+        return view
 
 
 class Open311ReportQuery(Schema):

@@ -79,6 +79,9 @@ MATRIX = {
     "GET /v1/cases/{case}":                  (401, 200, 403, 200, 200, 403, 200, 200, 403),
     "GET /v1/cases/{phone_case}":            (401, 403, 403, 200, 200, 403, 200, 200, 403),
     "GET /v1/cases/{case}/timeline":         (401, 200, 403, 200, 200, 403, 200, 200, 403),
+    # photos (issue #12): a media URL opens (302 to the store) for whoever may read the thing
+    "GET /v1/reports/{report}/media/{photo}": (401, 302, 403, 302, 403, 403, 302, 302, 403),
+    "GET /v1/cases/{case}/media/{photo}":    (401, 302, 403, 302, 302, 403, 302, 302, 403),
     "POST /v1/cases/{assigned}/actions assign":   (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "POST /v1/cases/{assigned}/actions accept":   (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{accepted}/actions resolve":  (401, 403, 403, 403, 200, 403, 403, 403, 403),
@@ -640,6 +643,12 @@ ENDPOINTS = {
     "GET /v1/cases/{case}": case_view,
     "GET /v1/cases/{phone_case}": lambda c, w: c.get(f"/v1/cases/{w.phone_case}"),
     "GET /v1/cases/{case}/timeline": lambda c, w: c.get(f"/v1/cases/{w.case}/timeline"),
+    "GET /v1/reports/{report}/media/{photo}": lambda c, w: c.get(
+        w.report["attachments"][0]["url"], allow_redirects=False),
+    "GET /v1/cases/{case}/media/{photo}": lambda c, w: c.get(
+        w.report["attachments"][0]["url"].replace(f"/v1/reports/{w.report['id']}/",
+                                                  f"/v1/cases/{w.case}/"),
+        allow_redirects=False),
     "POST /v1/cases/{assigned}/actions assign": act(
         "assigned", {"action": "assign", "unit_id": CASE_UNIT}),
     "POST /v1/cases/{assigned}/actions accept": act("assigned", {"action": "accept"}),
