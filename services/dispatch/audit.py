@@ -28,8 +28,9 @@ def timeline(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
         if entry["actor_role"] == domain.REPORTER:
             if entry["actor_id"] not in visible:
                 entry["actor_id"] = None
-            if not comments:
-                entry["note"] = None
+        # Her words, whoever recorded them (an operator, for a phone caller).
+        if entry["action"] in domain.REPORTER_ACTIONS and not comments:
+            entry["note"] = None
     return {"case_id": row.id, "status": row.status, "entries": shown}
 
 

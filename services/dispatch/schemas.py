@@ -254,6 +254,8 @@ class CallbackView(Schema):
     rating = fields.Integer(allow_none=True)
     reporter_ids = fields.List(fields.String())
     case_status = fields.String()
+    # phone: the caller has no app; an operator may be shown their number (issue #12)
+    channel = fields.String()
 
 
 class PolicyQuery(Schema):

@@ -12,3 +12,6 @@ ATTACHMENTS_REFUSED = Counter("minqing_attachments_refused_total",
                               "Uploads refused as attachments, by reason (the problem's code: "
                               "attachment-not-yours, -already-used, -missing, -too-large, "
                               "-wrong-type)", ["reason"])
+CALLER_NUMBERS_REVEALED = Counter("minqing_caller_numbers_revealed_total",
+                                  "Phone callers' numbers shown to an operator for a "
+                                  "callback (each one audited in caller_number_reveals)")

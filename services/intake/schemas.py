@@ -80,3 +80,10 @@ class Open311ReportQuery(Schema):
     end = fields.AwareDateTime()
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+
+
+class CallbackToMake(Schema):
+    """What dispatch says about a pending callback, for showing its caller's number."""
+    callback_id = fields.UUID(required=True)
+    case_id = fields.UUID(required=True)
+    report_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(1, 1000))

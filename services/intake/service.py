@@ -11,7 +11,7 @@ from minqing_kernel.objectstore import ObjectStore
 from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
-from services.intake import domain, handlers, media, models
+from services.intake import callers, domain, handlers, media, models
 
 
 def _partner_rejections(message) -> tuple[str, str] | None:
@@ -102,3 +102,9 @@ class IntakeService(OpsEndpoints):
         the caller see (the gateway asks dispatch first)."""
         with self.db.unit_of_work() as uow:
             return media.attachment_link(uow, self.store, key, self._media_ttl())
+
+    @rpc
+    def reveal_caller_number(self, actor: dict, callback: dict) -> dict:
+        """A phone caller's number for a pending callback dispatch named; each showing is
+        audited (callers.py)."""
+        return callers.reveal_caller_number(self.db, actor, callback)

@@ -86,6 +86,8 @@ MATRIX = {
     "POST /v1/cases/{assigned}/actions accept":   (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{accepted}/actions resolve":  (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{resolved}/feedback":    (401, 200, 403, 403, 403, 403, 403, 403, 403),
+    # an operator records a phone caller's rating (the admin here is an operator too)
+    "POST /v1/cases/{phone_resolved}/feedback": (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/cases/{case}/duplicates":       (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/routing-rules":                 (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "PUT /v1/routing-rules":                 (401, 403, 403, 403, 403, 403, 403, 200, 403),
@@ -118,6 +120,8 @@ MATRIX = {
                                              (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/callbacks":                     (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "POST /v1/callbacks/{queued}":           (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "POST /v1/callbacks/{phone_queued}/caller-number":
+                                             (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/sla/policies":                  (401, 403, 403, 200, 200, 200, 200, 200, 403),
     "PUT /v1/sla/policies/{category}/{priority}":
                                              (401, 403, 403, 403, 403, 403, 403, 200, 403),
@@ -229,11 +233,13 @@ class World:
     def case_status(self, case_id: str) -> str:
         return self.stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c", c=case_id)
 
-    def fresh_case(self, status: str) -> str:
-        """A new case from the owner's report, assigned to CASE_UNIT and moved to `status`."""
+    def fresh_case(self, status: str, phone: str | None = None) -> str:
+        """A new case from the owner's report (or, with `phone`, a call the operator took),
+        assigned to CASE_UNIT and moved to `status`."""
         owner, operator = self.callers["owner"], self.callers["operator"]
         handler = self.callers["handler-of-unit"]
-        case = self.case_of(owner.submitted()["id"])
+        case = self.case_of((operator.submitted(channel="phone", caller_phone=phone)
+                             if phone else owner.submitted())["id"])
         steps = [(operator, {"action": "assign", "unit_id": CASE_UNIT})]
         if status in ("accepted", "resolved"):
             steps.append((handler, {"action": "accept"}))
@@ -442,6 +448,32 @@ def feedback(c: Caller, w: World):
     r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "处理及时"})
     if r.status_code >= 400:
         assert w.case_status(case) == "resolved", "a refused rating changed the case"
+    return r
+
+
+def phone_feedback(c: Caller, w: World):
+    case = w.fresh_case("resolved", phone=CALLER_PHONE)
+    r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "来电人满意"})
+    if r.status_code >= 400:
+        assert w.case_status(case) == "resolved", "a refused rating changed the case"
+    return r
+
+
+def caller_number(c: Caller, w: World):
+    """Not scanned as the other rows are: the operator's answer is the number itself. The
+    check is that nobody else gets it, and nobody else's asking is recorded."""
+    case = w.fresh_case("resolved", phone=CALLER_PHONE)
+    callback = w.stack.scalar("SELECT id::text FROM dispatch.callbacks WHERE case_id = :c "
+                              "AND status = 'pending'", c=case)
+    auth = c.http.headers.get("Authorization")
+    r = requests.post(f"{c.base}/v1/callbacks/{callback}/caller-number", timeout=10,
+                      headers={"Authorization": auth} if auth else {})
+    shown = w.stack.scalar("SELECT count(*) FROM intake.caller_number_reveals "
+                           "WHERE callback_id = :b", b=callback)
+    if r.status_code == 200:
+        assert r.json()["phones"] == [CALLER_PHONE] and shown == 1
+    else:
+        assert CALLER_PHONE not in r.text and shown == 0
     return r
 
 
@@ -655,6 +687,7 @@ ENDPOINTS = {
     "POST /v1/cases/{accepted}/actions resolve": act(
         "accepted", {"action": "resolve", "result": "已协调物业处理"}),
     "POST /v1/cases/{resolved}/feedback": feedback,
+    "POST /v1/cases/{phone_resolved}/feedback": phone_feedback,
     "GET /v1/cases/{case}/duplicates": lambda c, w: c.get(f"/v1/cases/{w.case}/duplicates"),
     "GET /v1/routing-rules": lambda c, w: c.get("/v1/routing-rules"),
     "PUT /v1/routing-rules": lambda c, w: c.http.put(f"{c.base}/v1/routing-rules",
@@ -689,6 +722,7 @@ ENDPOINTS = {
     "POST /v1/cases/{assigned}/extensions/{requested}/decision": decide_extension,
     "GET /v1/callbacks": lambda c, w: c.get("/v1/callbacks"),
     "POST /v1/callbacks/{queued}": record_callback,
+    "POST /v1/callbacks/{phone_queued}/caller-number": caller_number,
     "GET /v1/sla/policies": lambda c, w: c.get("/v1/sla/policies",
                                                params={"category": "dispute-noise"}),
     # the seeded hours of suggestion-general/low, set again: nothing changes for others
