@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import Forbidden, NotFound, validated
+from minqing_kernel.errors import Forbidden, NotFound
 from minqing_kernel.ids import uuid_or_none
-from minqing_kernel.pagination import paged
 from minqing_kernel.reference import TimedReference
-from services.dispatch import domain, models, schemas
+from services.dispatch import case_list, domain, models, schemas
 from services.dispatch.repository import case_id_or_404
 
 
@@ -118,12 +117,7 @@ def visibility_filter(uow, reference: TimedReference, actor: dict):
 
 
 def list_cases(uow, reference: TimedReference, actor: dict, query: dict) -> dict:
-    q = validated(schemas.CaseQuery(), query, "case query", "案卷查询")
-    c = models.cases
-    stmt = sa.select(c).order_by(c.c.seq)
-    visible = visibility_filter(uow, reference, actor)
-    if visible is not None:
-        stmt = stmt.where(visible)
-    if q.get("status"):
-        stmt = stmt.where(c.c.status == q["status"])
-    return paged(uow.session, stmt, c.c.seq, q, lambda row: case_view(actor, row))
+    """The cases `actor` may see, filtered and sorted as asked (case_list.py)."""
+    return case_list.list_cases(uow, reference, actor, query,
+                                visibility_filter(uow, reference, actor),
+                                lambda row: case_view(actor, row))

@@ -82,10 +82,29 @@ class FeedbackRequest(Schema):
     comment = Text(validate=validate.Length(max=1000))
 
 
+CASE_SORTS = ("oldest", "newest", "urgent")
+
+
 class CaseQuery(Schema):
+    """GET /v1/cases: filters (all optional, combined with AND), one sort, a page."""
     status = fields.String(validate=validate.OneOf(sorted(STATUS_ZH)))
+    category = Text(validate=validate.Length(min=1, max=40))
+    community = Text(validate=validate.Length(min=1, max=64))  # the community it happened in
+    unit = Text(validate=validate.Length(min=1, max=64))       # the unit handling it
+    priority = fields.String(validate=validate.OneOf(domain.PRIORITIES))
+    # past the deadline it is running against now (true), or not (false)
+    overdue = fields.Boolean(truthy={"true", True}, falsy={"false", False})
+    opened_from = fields.AwareDateTime()  # opened at or after
+    opened_to = fields.AwareDateTime()    # opened before
+    sort = fields.String(load_default="oldest", validate=validate.OneOf(CASE_SORTS))
     cursor = fields.String(validate=validate.Length(max=100))
     limit = fields.Integer(validate=validate.Range(1, 100))
+
+    @validates_schema
+    def a_range_runs_forward(self, data, **kwargs):
+        if data.get("opened_from") and data.get("opened_to") \
+                and data["opened_from"] >= data["opened_to"]:
+            raise ValidationError("must be after opened_from", "opened_to")
 
 
 class CaseView(Schema):
