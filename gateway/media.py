@@ -8,7 +8,10 @@ that does not follow redirects. Neither the redirect nor its URL may be cached p
 life or shared by a proxy: `Cache-Control: private, no-store`."""
 from __future__ import annotations
 
+from gateway import auth
 from minqing_kernel.web import http, json_response
+
+WISH_READERS = ("patroller", "operator", "admin")  # who may read the wish board
 
 
 def media_redirect(link: dict):
@@ -26,4 +29,11 @@ class MediaEndpoints:
     @http("GET", "/v1/cases/<string:case_id>/media/<string:name>")
     def case_media(self, request, case_id, name):
         key = self.dispatch.case_media_key(self.actor(request), case_id, name)
+        return media_redirect(self.intake.attachment_link(key))
+
+    @http("GET", "/v1/wishes/<string:case_id>/media/<string:name>")
+    def wish_media(self, request, case_id, name):
+        actor = self.actor(request)
+        auth.require_role(actor, *WISH_READERS)
+        key = self.dispatch.wish_media_key(actor, case_id, name)
         return media_redirect(self.intake.attachment_link(key))

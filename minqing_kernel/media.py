@@ -2,7 +2,8 @@
 
 Decision (issue #12, point 1). Every attachment in a report, a case or a timeline entry
 carries `url`: a path of the gateway, `/v1/reports/{id}/media/{name}` or
-`/v1/cases/{id}/media/{name}`, never the object store's address. Fetching it with the
+`/v1/cases/{id}/media/{name}` (`/v1/wishes/{id}/media/{name}` on the volunteers' board),
+never the object store's address. Fetching it with the
 bearer token makes the service that owns the report or case decide, exactly as for the
 report or case itself (a resident only her own; a handler her unit's cases; a leader those
 of the units she leads; the command center all), and answers with a redirect to a
@@ -31,8 +32,8 @@ def media_name(key: str) -> str:
 
 
 def linked(attachments: Iterable[dict] | None, owner: str, owner_id: str) -> list[dict] | None:
-    """The attachments with the URL a client fetches each through: owner is `reports`
-    or `cases`."""
+    """The attachments with the URL a client fetches each through: owner is `reports`,
+    `cases` or `wishes`."""
     if attachments is None:
         return None
     return [{**a, "url": f"{MEDIA_PREFIX}/{owner}/{owner_id}/media/{media_name(a['key'])}"}

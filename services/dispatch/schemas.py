@@ -167,6 +167,12 @@ class WishView(Schema):
     claimed_at = fields.DateTime(attribute="wish_claimed_at", format="iso", allow_none=True)
     result = fields.String(allow_none=True)
 
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Volunteers see a wish on the board, not the case: its photos open from there.
+        view["attachments"] = linked(view.get("attachments") or [], "wishes", view["id"])
+        return view
+
 
 class TrailEntryView(Schema):
     seq = fields.Integer()

@@ -102,6 +102,12 @@ class DispatchService(OpsEndpoints):
             return case_views.case_for_report(uow, self.reference, actor, report_id)
 
     @rpc
+    def wish_media_key(self, actor: dict, case_id: str, name: str) -> str:
+        """For the gateway: the key behind a wish's media URL, if `actor` may see it."""
+        with self.db.unit_of_work() as uow:
+            return media.wish_media_key(uow, actor, case_id, name)
+
+    @rpc
     def callback_to_make(self, actor: dict, callback_id: str) -> dict:
         """For the gateway, before intake shows an operator a caller's number."""
         with self.db.unit_of_work() as uow:

@@ -98,6 +98,7 @@ MATRIX = {
     "GET /v1/projects/{project}":            (401, 403, 403, 200, 403, 403, 200, 200, 403),
     "PATCH /v1/projects/{project}":          (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/wishes":                        (401, 403, 403, 200, 403, 403, 403, 200, 200),
+    "GET /v1/wishes/{wish}/media/{photo}":   (401, 403, 403, 302, 403, 403, 403, 302, 302),
     "POST /v1/wishes/{wish}/claim":          (401, 403, 403, 403, 403, 403, 403, 403, 200),
     "POST /v1/wishes/{claimed}/fulfil":      (401, 403, 403, 403, 403, 403, 403, 403, 200),
     # Open311 (tests/e2e/test_open311.py): public reads; filing needs a partner's api_key,
@@ -426,6 +427,16 @@ def update_project(c: Caller, w: World):
     return c.http.patch(f"{c.base}/v1/projects/{project_id}", json={"status": "in_progress"})
 
 
+def wish_photo(c: Caller, w: World):
+    owner = w.callers["owner"]
+    case = w.case_of(owner.submitted(attachments=[owner.upload()])["id"])
+    r = w.callers["operator"].post(f"/v1/cases/{case}/actions", json={"action": "publish_wish"})
+    assert r.status_code == 200, r.text
+    name = w.stack.scalar("SELECT attachments->0->>'key' FROM dispatch.cases WHERE id = :c",
+                          c=case).rsplit("/", 1)[-1]
+    return c.get(f"/v1/wishes/{case}/media/{name}", allow_redirects=False)
+
+
 def claim(c: Caller, w: World):
     case = screened(w, {"action": "publish_wish"})
     r = c.post(f"/v1/wishes/{case}/claim")
@@ -699,6 +710,7 @@ ENDPOINTS = {
     "GET /v1/projects/{project}": lambda c, w: c.get(f"/v1/projects/{project(w)}"),
     "PATCH /v1/projects/{project}": update_project,
     "GET /v1/wishes": lambda c, w: c.get("/v1/wishes"),
+    "GET /v1/wishes/{wish}/media/{photo}": wish_photo,
     "POST /v1/wishes/{wish}/claim": claim,
     "POST /v1/wishes/{claimed}/fulfil": fulfil,
     "GET /open311/v2/discovery.{fmt}": lambda c, w: c.get("/open311/v2/discovery.json"),

@@ -127,6 +127,28 @@ def test_the_handler_of_the_unit_sees_the_cases_photos_and_another_unit_does_not
     assert r.status_code == 403 and "Location" not in r.headers
 
 
+def test_a_volunteer_sees_a_wishs_photo_on_the_board_and_a_resident_does_not(stack):
+    # Given a resident's request for help with a photo, published on the wish board
+    photo = a_photo()
+    report = reported_with(stack, stack.client("resident-li"), photo,
+                           category="help-wish", description="家里灯泡坏了，够不着，求帮忙更换")
+    case_id = case_of(stack, report["id"])
+    r = stack.client("operator-chen").post(f"/v1/cases/{case_id}/actions",
+                                           json={"action": "publish_wish"})
+    assert r.status_code == 200, r.text
+
+    # When a volunteer reads the board, the wish's photo opens from it
+    volunteer = stack.client("patroller-zhao")
+    board = volunteer.get("/v1/wishes", params={"limit": 100}).json()["items"]
+    wish = next(w for w in board if w["id"] == case_id)
+    assert wish["attachments"][0]["url"].startswith(f"/v1/wishes/{case_id}/media/")
+    assert fetched(volunteer, wish["attachments"][0]["url"]).content == photo
+    # but not for another resident, who has no board
+    r = stack.client("resident-wang").get(wish["attachments"][0]["url"],
+                                          allow_redirects=False)
+    assert r.status_code == 403 and "Location" not in r.headers
+
+
 def test_open311_media_url_is_an_expiring_link_to_the_first_photo(stack):
     # Given one report with a photo and one without
     photo = a_photo()
