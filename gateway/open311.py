@@ -37,8 +37,12 @@ Decisions, where the spec leaves room:
   refused), description (5 to 2000 characters, as in the app), address_string as the
   address, and attribute[code] answers. The submitter's email, names, phone, device_id
   and account_id are not stored: the partner keeps its residents' contacts, we keep none
-  we do not need. media_url is not fetched (we do not download from URLs a caller names)
-  and not stored; responses carry media_url null.
+  we do not need. A posted media_url is not fetched (we do not download from URLs a
+  caller names) and not stored.
+- media_url in GET requests: the report's first photo (never video or voice) as a
+  presigned GET that expires after OPEN311_MEDIA_URL_TTL_S (1 hour), minted on each
+  read; null without a photo. Reads are public, so no link lasts (services/intake/
+  media.py). Updates carry media_url null.
 - GET requests: without service_request_id, requests submitted in the last 90 days, or
   a start_date/end_date range of at most 90 days; at most 1000 a page, newest first.
   `page` (from 1) and `page_size` (1 to 1000, default 1000) page through them; a client
@@ -332,7 +336,7 @@ def request_view(report: dict, state: dict | None, categories: dict, lang: str) 
         "zipcode": None,
         "lat": report["lat"],
         "long": report["lon"],
-        "media_url": None,
+        "media_url": report.get("media_url"),  # the first photo, expiring (see above)
     }
 
 

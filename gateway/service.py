@@ -16,6 +16,7 @@ from nameko.dependency_providers import Config
 from gateway import accounts as account_routes
 from gateway import auth
 from gateway.body import body
+from gateway.media import MediaEndpoints
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import (
     ReportRateLimit,
@@ -50,7 +51,7 @@ def openapi_document() -> str:
 
 
 class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints,
-                     UnitEndpoints):
+                     UnitEndpoints, MediaEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
@@ -138,8 +139,16 @@ class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpo
     @http("GET", "/v1/reports")
     def list_reports(self, request):
         actor = self.actor(request)
-        return json_response(self.intake.list_reports(
-            actor, request.args.get("cursor"), request.args.get("limit")))
+        page = self.intake.list_reports(actor, request.args.get("cursor"),
+                                        request.args.get("limit"))
+        # Each report's case status beside it (issue #12, point 7): one batch call per
+        # page, so a phone needs no call per report. Not a copy kept in intake: the status
+        # is dispatch's, always current, and dispatch applies who may see which case.
+        cases = self.dispatch.cases_for_reports(
+            actor, [r["id"] for r in page["items"]]) if page["items"] else {}
+        for report in page["items"]:
+            report["case"] = cases.get(report["id"])
+        return json_response(page)
 
     @http("GET", "/v1/reports/<string:report_id>")
     def get_report(self, request, report_id):
@@ -178,7 +187,8 @@ class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpo
     @http("POST", "/v1/cases/<string:case_id>/feedback")
     def feedback(self, request, case_id):
         actor = self.actor(request)
-        auth.require_role(actor, "resident", "patroller")
+        # An operator records a phone caller's rating (dispatch: phone cases only).
+        auth.require_role(actor, "resident", "patroller", "operator")
         return json_response(self.dispatch.give_feedback(actor, case_id, body(request)))
 
     # --- screening and routes (issue 3) ---------------------------------------------------
@@ -295,6 +305,16 @@ class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpo
         actor = self.actor(request)
         auth.require_role(actor, *OPERATORS)
         return json_response(self.dispatch.record_callback(actor, callback_id, body(request)))
+
+    @http("POST", "/v1/callbacks/<string:callback_id>/caller-number")
+    def reveal_caller_number(self, request, callback_id):
+        # Only an operator, who makes the call; dispatch names the callback's reports and
+        # intake, which keeps the number, shows it and audits the showing.
+        actor = self.actor(request)
+        auth.require_role(actor, "operator")
+        callback = self.dispatch.callback_to_make(actor, callback_id)
+        return json_response(self.intake.reveal_caller_number(actor, callback),
+                             headers={"Cache-Control": "no-store"})
 
     @http("GET", "/v1/sla/policies")
     def sla_policies(self, request):

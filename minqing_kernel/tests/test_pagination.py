@@ -10,7 +10,9 @@ from minqing_kernel.pagination import (
     MAX_LIMIT,
     clamp_limit,
     decode_cursor,
+    decode_key_cursor,
     encode_cursor,
+    encode_key_cursor,
     page,
 )
 
@@ -84,3 +86,24 @@ def test_a_cursor_outside_a_bigint_seq_is_a_bad_cursor_not_a_database_error(raw)
 
 def test_the_largest_bigint_is_still_a_cursor():
     assert decode_cursor(encode_cursor(2**63 - 1)) == 2**63 - 1
+
+
+# --- keyset cursors (a list in another order than seq: issue #12, the case list) --------
+
+@pytest.mark.parametrize(("key", "seq"), [(1_764_567_890_123_456, 7), (None, 3), (-5, 1),
+                                          (0, 2**63 - 1)])
+def test_a_key_cursor_gives_back_its_key_and_seq(key, seq):
+    assert decode_key_cursor(encode_key_cursor(key, seq)) == (key, seq)
+
+
+@pytest.mark.parametrize("raw", [b"k1", b"k:1", b"kx:1", b"k1:", b"k1:-2", b"s12",
+                                 b"k1:9223372036854775808", b"k--1:1", b"k1:1:1"])
+def test_a_key_cursor_we_did_not_make_is_a_bad_cursor(raw):
+    with pytest.raises(BadRequest) as raised:
+        decode_key_cursor(b64(raw))
+    assert raised.value.code == "bad-cursor"
+
+
+def test_a_seq_cursor_is_not_a_key_cursor():
+    with pytest.raises(BadRequest):
+        decode_key_cursor(encode_cursor(5))

@@ -7,6 +7,7 @@ from datetime import UTC
 import sqlalchemy as sa
 
 from minqing_kernel.errors import NotFound
+from minqing_kernel.media import linked
 from minqing_kernel.reference import TimedReference
 from services.dispatch import domain, models, schemas
 from services.dispatch.case_views import visible_case
@@ -21,13 +22,15 @@ def timeline(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
     visible = set(domain.visible_reporters(actor, row.reporter_ids))
     comments = domain.may_read_rating_comment(actor, row.reporter_ids)
     for entry in shown:
+        entry["attachments"] = linked(entry["attachments"] or [], "cases", row.id)
         # A reporter's rating is in the trail under her id, with her comment as its note:
         # both hidden as in the case view (the stored entry stays whole: it is hashed).
         if entry["actor_role"] == domain.REPORTER:
             if entry["actor_id"] not in visible:
                 entry["actor_id"] = None
-            if not comments:
-                entry["note"] = None
+        # Her words, whoever recorded them (an operator, for a phone caller).
+        if entry["action"] in domain.REPORTER_ACTIONS and not comments:
+            entry["note"] = None
     return {"case_id": row.id, "status": row.status, "entries": shown}
 
 

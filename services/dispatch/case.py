@@ -78,7 +78,10 @@ def public_event_data(state: dict, previous: str | None, action: str, actor: dic
         "action": action, "category": state["category"], "report_ids": state["report_ids"],
         "community_id": state["community_id"], "unit_id": state["unit_id"],
         "actor": domain.public_actor(actor, role),
-        "note": None if role == domain.REPORTER else note,
+        # A rating's words are the reporter's, whoever typed them in (an operator for a
+        # phone caller): they never leave with the event.
+        "note": None if role == domain.REPORTER or action in domain.REPORTER_ACTIONS
+        else note,
         "at": state["updated_at"].isoformat(),
     }
     data.update(extra)
@@ -146,7 +149,7 @@ class Case:
         previous = self.status
         new_status = domain.next_status(previous, action)
         role = domain.authorize(actor, action, self.state["unit_id"],
-                                self.state["reporter_ids"])
+                                self.state["reporter_ids"], self.state.get("channel"))
         changes: dict = {"status": new_status, "updated_at": now, **given.extra_changes}
         step = _STEPS.get(action, _no_more)
         extra = step(self, actor, now, given, changes)

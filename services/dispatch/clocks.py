@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.dispatch import domain, models, sla
+from services.dispatch import callers, domain, models, sla
 from services.dispatch.case import Change
 from services.dispatch.metrics import CALLBACKS
 
@@ -79,7 +79,11 @@ def on_case_changed(uow, settings: SupervisionSettings, case: dict, change: Chan
     for kind, due in wanted.items():
         if kind not in keep:
             _start_clock(s, settings, case, kind, due, running.get(sla.ACCEPT), now)
-    if case["status"] == domain.CLOSED and change.previous != domain.CLOSED:
+    if callers.needs_a_rating_call(case, change.previous):
+        callers.queue_rating_call(s, case, now)
+    # A phone caller was called for their rating already: no second, sampled call.
+    if case["status"] == domain.CLOSED and change.previous != domain.CLOSED \
+            and case.get("channel") != domain.PHONE_CHANNEL:
         _maybe_queue_callback(uow, settings, case, now)
 
 

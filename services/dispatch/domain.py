@@ -175,14 +175,41 @@ def actor_role(actor: dict, action: str) -> str:
                     f"您的角色无权对案卷执行「{ACTION_ZH.get(action, action)}」。")
 
 
-def authorize(actor: dict, action: str, unit_id: str | None, reporter_ids: list[str]) -> str:
+# A phone caller has no account and no app: the operator who calls them back records the
+# rating for them (issue #12, point 5). Only an operator, only on a case that came in on
+# the phone; the trail keeps the operator as who acted, under this role.
+PHONE_CHANNEL = "phone"
+RECORDS_FOR_CALLERS = "operator"
+
+
+def records_rating_for_caller(actor: dict, channel: str | None) -> bool:
+    return channel == PHONE_CHANNEL and RECORDS_FOR_CALLERS in actor["roles"]
+
+
+def not_your_case() -> Forbidden:
+    return Forbidden("Only the person who reported this can rate it (an operator may "
+                     "record a phone caller's rating).",
+                     "只有爆料人可以评价该案卷（电话来电人的评价由话务员代为记录）。",
+                     code="not-your-case")
+
+
+def rater_role(actor: dict, reporter_ids: list[str], channel: str | None) -> str:
+    """Who gives a rating: the reporter herself, or an operator for a phone caller."""
+    if actor["id"] in reporter_ids:
+        return REPORTER
+    if records_rating_for_caller(actor, channel):
+        return RECORDS_FOR_CALLERS
+    raise not_your_case()
+
+
+def authorize(actor: dict, action: str, unit_id: str | None, reporter_ids: list[str],
+              channel: str | None = None) -> str:
     role = actor_role(actor, action)
     if role == "handler" and (unit_id is None or actor.get("unit_id") != unit_id):
         raise Forbidden("This case is assigned to another unit.", "该案卷已派给其他单位。",
                         code="not-your-unit")
-    if role == "reporter" and actor["id"] not in reporter_ids:
-        raise Forbidden("Only the person who reported this can rate it.",
-                        "只有爆料人可以评价该案卷。", code="not-your-case")
+    if role == "reporter":
+        return rater_role(actor, reporter_ids, channel)
     return role
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, validated
 from minqing_kernel.reference import TimedReference
-from services.dispatch import clocks, domain, models, schemas
+from services.dispatch import callers, clocks, domain, models, schemas
 from services.dispatch.case import ActionInput, Case, Change
 from services.dispatch.case_views import case_view
 from services.dispatch.clocks import SupervisionSettings
@@ -87,15 +87,17 @@ def require_operator(actor: dict) -> None:
 
 def give_feedback(uow, reference: TimedReference, settings: SupervisionSettings,
                   actor: dict, case_id: str, payload: dict) -> dict:
-    """The reporter's rating: satisfied closes the case, unsatisfied reopens it."""
+    """The reporter's rating: satisfied closes the case, unsatisfied reopens it. A phone
+    caller's is recorded by an operator (domain.rater_role), on the trail as theirs."""
     request = validated(schemas.FeedbackRequest(), payload, "feedback", "评价")
     state = CaseRepository(uow).lock(case_id)
-    if actor["id"] not in state["reporter_ids"]:
-        raise Forbidden("Only the person who reported this can rate it.",
-                        "只有爆料人可以评价该案卷。", code="not-your-case")
+    role = domain.rater_role(actor, state["reporter_ids"], state["channel"])
     state = take_action(uow, reference, settings, actor, state,
                         domain.rating_action(request["rating"]),
                         ActionInput(rating=request["rating"], feedback=request.get("comment")))
+    if role == domain.RECORDS_FOR_CALLERS:
+        callers.close_rating_call(uow.session, actor, state["id"], request["rating"],
+                                  request.get("comment"), state["updated_at"])
     return case_view(actor, state)
 
 

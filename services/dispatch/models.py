@@ -55,6 +55,9 @@ category_sla = sa.Table(
 )
 
 GEOG_EXPRESSION = "(st_setsrid(st_makepoint(lon, lat), 4326))::geography"
+CURRENT_DUE_EXPRESSION = (
+    "CASE WHEN status = 'assigned' THEN accept_due_at "
+    "WHEN status IN ('accepted', 'escalated_external') THEN resolve_due_at END")
 
 # 民生实事项目: what a leadership meeting (班子会) decided to do about its source cases
 # (cases.project_id points here).
@@ -114,6 +117,14 @@ cases = sa.Table(
     sa.Column("wish_claimed_at", sa.DateTime(timezone=True)),
     sa.Column("project_id", pg.UUID(as_uuid=False),
               sa.ForeignKey("dispatch.livelihood_projects.id")),
+    # 0006 (the command center's list). The deadline running now, kept by the database
+    # from the status and the two deadlines: "most urgent first" and "overdue" read it.
+    sa.Column("current_due_at", sa.DateTime(timezone=True),
+              sa.Computed(CURRENT_DUE_EXPRESSION, persisted=True)),
+    sa.Index("ix_dispatch_cases_category", "category", "seq"),
+    sa.Index("ix_dispatch_cases_community", "community_id", "seq"),
+    sa.Index("ix_dispatch_cases_opened_at", "opened_at"),
+    sa.Index("ix_dispatch_cases_current_due", "current_due_at", "seq"),
 )
 
 case_reports = sa.Table(

@@ -1,8 +1,9 @@
 """What crosses dispatch's boundary: action requests and feedback in, cases out."""
 from datetime import UTC
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
+from minqing_kernel.media import linked
 from minqing_kernel.schemas import Text
 from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
@@ -81,10 +82,29 @@ class FeedbackRequest(Schema):
     comment = Text(validate=validate.Length(max=1000))
 
 
+CASE_SORTS = ("oldest", "newest", "urgent")
+
+
 class CaseQuery(Schema):
+    """GET /v1/cases: filters (all optional, combined with AND), one sort, a page."""
     status = fields.String(validate=validate.OneOf(sorted(STATUS_ZH)))
+    category = Text(validate=validate.Length(min=1, max=40))
+    community = Text(validate=validate.Length(min=1, max=64))  # the community it happened in
+    unit = Text(validate=validate.Length(min=1, max=64))       # the unit handling it
+    priority = fields.String(validate=validate.OneOf(domain.PRIORITIES))
+    # past the deadline it is running against now (true), or not (false)
+    overdue = fields.Boolean(truthy={"true", True}, falsy={"false", False})
+    opened_from = fields.AwareDateTime()  # opened at or after
+    opened_to = fields.AwareDateTime()    # opened before
+    sort = fields.String(load_default="oldest", validate=validate.OneOf(CASE_SORTS))
     cursor = fields.String(validate=validate.Length(max=100))
     limit = fields.Integer(validate=validate.Range(1, 100))
+
+    @validates_schema
+    def a_range_runs_forward(self, data, **kwargs):
+        if data.get("opened_from") and data.get("opened_to") \
+                and data["opened_from"] >= data["opened_to"]:
+            raise ValidationError("must be after opened_from", "opened_to")
 
 
 class CaseView(Schema):
@@ -124,6 +144,14 @@ class CaseView(Schema):
     wish_claimed_by = fields.String(allow_none=True)
     project_id = fields.String(allow_none=True)
 
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Each photo with the URL a client fetches it through (minqing_kernel/media.py).
+        view["attachments"] = linked(view.get("attachments") or [], "cases", view["id"])
+        view["result_attachments"] = linked(view.get("result_attachments"), "cases",
+                                            view["id"])
+        return view
+
 
 class WishView(Schema):
     """A wish as the volunteer board shows it: what and where, never who asked."""
@@ -138,6 +166,12 @@ class WishView(Schema):
     claimed_by = fields.String(attribute="wish_claimed_by", allow_none=True)
     claimed_at = fields.DateTime(attribute="wish_claimed_at", format="iso", allow_none=True)
     result = fields.String(allow_none=True)
+
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Volunteers see a wish on the board, not the case: its photos open from there.
+        view["attachments"] = linked(view.get("attachments") or [], "wishes", view["id"])
+        return view
 
 
 class TrailEntryView(Schema):
@@ -245,6 +279,8 @@ class CallbackView(Schema):
     rating = fields.Integer(allow_none=True)
     reporter_ids = fields.List(fields.String())
     case_status = fields.String()
+    # phone: the caller has no app; an operator may be shown their number (issue #12)
+    channel = fields.String()
 
 
 class PolicyQuery(Schema):

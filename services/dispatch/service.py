@@ -21,9 +21,11 @@ from services.dispatch import (
     actions,
     agenda,
     audit,
+    callers,
     case_views,
     erasure,
     lifecycle,
+    media,
     models,
     open311,
     routing,
@@ -119,6 +121,30 @@ class DispatchService(OpsEndpoints):
     def case_for_report(self, actor: dict, report_id: str) -> dict | None:
         with self.db.unit_of_work() as uow:
             return case_views.case_for_report(uow, self.reference, actor, report_id)
+
+    @rpc
+    def wish_media_key(self, actor: dict, case_id: str, name: str) -> str:
+        """For the gateway: the key behind a wish's media URL, if `actor` may see it."""
+        with self.db.unit_of_work() as uow:
+            return media.wish_media_key(uow, actor, case_id, name)
+
+    @rpc
+    def callback_to_make(self, actor: dict, callback_id: str) -> dict:
+        """For the gateway, before intake shows an operator a caller's number."""
+        with self.db.unit_of_work() as uow:
+            return callers.callback_to_make(uow, actor, callback_id)
+
+    @rpc
+    def case_media_key(self, actor: dict, case_id: str, name: str) -> str:
+        """For the gateway: the key behind a case's media URL, if `actor` may see it."""
+        with self.db.unit_of_work() as uow:
+            return media.case_media_key(uow, self.reference, actor, case_id, name)
+
+    @rpc
+    def cases_for_reports(self, actor: dict, report_ids: list[str]) -> dict:
+        """For a page of reports: each one's case and its status, in one call."""
+        with self.db.unit_of_work() as uow:
+            return case_views.cases_for_reports(uow, self.reference, actor, report_ids)
 
     @rpc
     def reports_visible_to(self, actor: dict, report_ids: list[str]) -> list[str]:

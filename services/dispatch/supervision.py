@@ -153,7 +153,7 @@ def list_callbacks(uow, actor: dict, query: dict) -> dict:
     q = validated(schemas.CallbackQuery(), query, "callback query", "回访查询")
     cb, cs = models.callbacks, models.cases
     stmt = (sa.select(cb, cs.c.category, cs.c.unit_id, cs.c.rating, cs.c.reporter_ids,
-                      cs.c.status.label("case_status"))
+                      cs.c.channel, cs.c.status.label("case_status"))
             .join(cs, cs.c.id == cb.c.case_id).where(cb.c.status == q["status"])
             .order_by(cb.c.seq))
     return paged(uow.session, stmt, cb.c.seq, q, schemas.CallbackView().dump)

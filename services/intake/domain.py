@@ -54,8 +54,13 @@ STAFF_READERS = frozenset({"operator", "admin", "discipline"})
 LEADER_SCOPED = "leader"
 # A partner platform (role `partner`) submits through the gateway's Open311 server
 # (`open311`, the default) or over RabbitMQ (`partner`).
-CHANNELS_FOR_ROLE = {"resident": ("app",), "operator": ("phone",), "patroller": ("patrol",),
-                     "partner": ("open311", "partner")}
+CHANNELS_FOR_ROLE = {"resident": ("app",), "operator": ("phone",),
+                     "patroller": ("patrol", "app"), "partner": ("open311", "partner")}
+# Without a channel asked for, the first one a user's roles allow: a 红袖章 volunteer (also
+# a resident) reports as a patroller, since that is why the role was given to them
+# (issue #12, point 8); an operator who is also a resident reports from the app, because a
+# phone report needs the caller's number, which only a call gives.
+DEFAULT_CHANNELS = ("patrol", "app", "open311", "partner", "phone")
 
 # Partner platforms (another district's platform, 平安365) hand us reports over RabbitMQ.
 # Each has its own broker user `partner-<name>`, made by tools/partners.py; that user is
@@ -214,12 +219,13 @@ def check_category(categories: dict, code: str) -> None:
 
 def channel_for(actor: dict, requested: str | None) -> str:
     """The channel follows from who submits: residents use the app, operators take phone
-    calls, patrollers report from patrol. A patroller who is also a resident may choose."""
+    calls, patrollers report from patrol (DEFAULT_CHANNELS) and may still say `app` when
+    they report as any resident would; nobody claims a channel their roles do not give."""
     allowed = {c for r in actor["roles"] for c in CHANNELS_FOR_ROLE.get(r, ())}
     if not allowed:
         raise Forbidden("Your role cannot submit reports.", "您的角色不能提交爆料。")
     if requested is None:
-        return "app" if "app" in allowed else sorted(allowed)[0]
+        return next(c for c in DEFAULT_CHANNELS if c in allowed)
     if requested not in allowed:
         raise Forbidden(f"Your role cannot submit reports on the {requested} channel.",
                         f"您的角色不能通过 {requested} 渠道提交爆料。", code="channel-not-allowed")

@@ -391,7 +391,7 @@ def open311_reports(uow, query: dict) -> list[dict]:
     q = validated(schemas.Open311ReportQuery(), query, "Open311 query", "Open311 查询")
     r = models.reports
     stmt = sa.select(r.c.id, r.c.category, r.c.description, r.c.address, r.c.lat, r.c.lon,
-                     r.c.submitted_at)
+                     r.c.submitted_at, r.c.attachments)
     if q.get("ids") is not None:
         stmt = stmt.where(r.c.id.in_([str(i) for i in q["ids"]]))
     else:
@@ -405,5 +405,6 @@ def open311_reports(uow, query: dict) -> list[dict]:
         .offset(q["offset"]).limit(q["limit"])
     return [{"id": row.id, "category": row.category, "description": row.description,
              "address": row.address, "lat": row.lat, "lon": row.lon,
-             "submitted_at": row.submitted_at.isoformat()}
+             "submitted_at": row.submitted_at.isoformat(),
+             "attachments": row.attachments}  # made into media_url (media.py), then dropped
             for row in uow.session.execute(stmt).all()]

@@ -15,3 +15,6 @@ ATTACHMENTS_REFUSED = Counter("minqing_attachments_refused_total",
 PSEUDONYMISED = Counter("minqing_reports_pseudonymised_total",
                         "Rows re-keyed from a deleted account to its pseudonym, by table",
                         ["table"])
+CALLER_NUMBERS_REVEALED = Counter("minqing_caller_numbers_revealed_total",
+                                  "Phone callers' numbers shown to an operator for a "
+                                  "callback (each one audited in caller_number_reveals)")

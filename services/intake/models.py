@@ -73,3 +73,17 @@ attachments = sa.Table(
     sa.Column("etag", sa.String(100)),
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Each time an operator was shown a phone caller's number for a callback (回访): who, when,
+# for which case and callback (issue #12, point 5). Written with the read that shows it.
+caller_number_reveals = sa.Table(
+    "caller_number_reveals", metadata,
+    sa.Column("id", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("report_id", pg.UUID(as_uuid=False), sa.ForeignKey("intake.reports.id"),
+              nullable=False),
+    sa.Column("case_id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("callback_id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("revealed_to", sa.String(64), nullable=False),
+    sa.Column("revealed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("caller_number_reveals_by_case", "case_id"),
+)

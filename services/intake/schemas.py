@@ -1,7 +1,8 @@
 """What crosses intake's boundary: RPC requests in, reports out."""
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 from marshmallow.utils import get_value
 
+from minqing_kernel.media import linked
 from minqing_kernel.schemas import Text
 from services.intake.domain import MAX_ATTACHMENTS
 
@@ -62,6 +63,12 @@ class ReportView(Schema):
     def _location(self, report):
         return {"lat": get_value(report, "lat"), "lon": get_value(report, "lon")}
 
+    @post_dump
+    def _media_urls(self, view, **kwargs):
+        # Each attachment with the URL a client fetches it through (minqing_kernel/media.py).
+        view["attachments"] = linked(view.get("attachments") or [], "reports", view["id"])
+        return view
+
 
 class Open311ReportQuery(Schema):
     """Which reports GET /open311/v2/requests lists: by id (which overrides the rest), or
@@ -73,3 +80,10 @@ class Open311ReportQuery(Schema):
     end = fields.AwareDateTime()
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+
+
+class CallbackToMake(Schema):
+    """What dispatch says about a pending callback, for showing its caller's number."""
+    callback_id = fields.UUID(required=True)
+    case_id = fields.UUID(required=True)
+    report_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(1, 1000))

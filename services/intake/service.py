@@ -11,7 +11,7 @@ from minqing_kernel.objectstore import ObjectStore
 from minqing_kernel.ratelimit import RateLimit
 from minqing_kernel.rpc import RemoteService, rpc
 from minqing_kernel.web import OpsEndpoints
-from services.intake import domain, erasure, handlers, models
+from services.intake import callers, domain, erasure, handlers, media, models
 
 
 def _partner_rejections(message) -> tuple[str, str] | None:
@@ -82,6 +82,35 @@ class IntakeService(OpsEndpoints):
 
     @rpc
     def open311_reports(self, query: dict) -> list[dict]:
-        """For the gateway's Open311 server: reports by ids or filters, without reporters."""
+        """For the gateway's Open311 server: reports by ids or filters, without reporters,
+        each with an expiring media_url for its first photo (media.py says why)."""
         with self.db.unit_of_work() as uow:
-            return handlers.open311_reports(uow, query)
+            reports = handlers.open311_reports(uow, query)
+        return media.with_open311_media(self.store, reports, float(self.config.get(
+            "OPEN311_MEDIA_URL_TTL_S", media.OPEN311_MEDIA_URL_TTL_S)))
+
+    # --- attachments fetched (minqing_kernel/media.py) -------------------------------------
+
+    def _media_ttl(self) -> float:
+        return float(self.config.get("MEDIA_URL_TTL_S", media.MEDIA_URL_TTL_S))
+
+    @rpc
+    def report_media(self, actor: dict, report_id: str, name: str) -> dict:
+        """A short-lived presigned GET of one of a report's attachments, if `actor` may
+        read the report."""
+        with self.db.unit_of_work() as uow:
+            return media.report_media(uow, self.store, actor, report_id, name,
+                                      self.dispatch.reports_visible_to, self._media_ttl())
+
+    @rpc
+    def attachment_link(self, key: str) -> dict:
+        """A short-lived presigned GET of an attachment whose case dispatch has just let
+        the caller see (the gateway asks dispatch first)."""
+        with self.db.unit_of_work() as uow:
+            return media.attachment_link(uow, self.store, key, self._media_ttl())
+
+    @rpc
+    def reveal_caller_number(self, actor: dict, callback: dict) -> dict:
+        """A phone caller's number for a pending callback dispatch named; each showing is
+        audited (callers.py)."""
+        return callers.reveal_caller_number(self.db, actor, callback)

@@ -79,10 +79,15 @@ MATRIX = {
     "GET /v1/cases/{case}":                  (401, 200, 403, 200, 200, 403, 200, 200, 403),
     "GET /v1/cases/{phone_case}":            (401, 403, 403, 200, 200, 403, 200, 200, 403),
     "GET /v1/cases/{case}/timeline":         (401, 200, 403, 200, 200, 403, 200, 200, 403),
+    # photos (issue #12): a media URL opens (302 to the store) for whoever may read the thing
+    "GET /v1/reports/{report}/media/{photo}": (401, 302, 403, 302, 403, 403, 302, 302, 403),
+    "GET /v1/cases/{case}/media/{photo}":    (401, 302, 403, 302, 302, 403, 302, 302, 403),
     "POST /v1/cases/{assigned}/actions assign":   (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "POST /v1/cases/{assigned}/actions accept":   (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{accepted}/actions resolve":  (401, 403, 403, 403, 200, 403, 403, 403, 403),
     "POST /v1/cases/{resolved}/feedback":    (401, 200, 403, 403, 403, 403, 403, 403, 403),
+    # an operator records a phone caller's rating (the admin here is an operator too)
+    "POST /v1/cases/{phone_resolved}/feedback": (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/cases/{case}/duplicates":       (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/routing-rules":                 (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "PUT /v1/routing-rules":                 (401, 403, 403, 403, 403, 403, 403, 200, 403),
@@ -93,6 +98,7 @@ MATRIX = {
     "GET /v1/projects/{project}":            (401, 403, 403, 200, 403, 403, 200, 200, 403),
     "PATCH /v1/projects/{project}":          (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/wishes":                        (401, 403, 403, 200, 403, 403, 403, 200, 200),
+    "GET /v1/wishes/{wish}/media/{photo}":   (401, 403, 403, 302, 403, 403, 403, 302, 302),
     "POST /v1/wishes/{wish}/claim":          (401, 403, 403, 403, 403, 403, 403, 403, 200),
     "POST /v1/wishes/{claimed}/fulfil":      (401, 403, 403, 403, 403, 403, 403, 403, 200),
     # Open311 (tests/e2e/test_open311.py): public reads; filing needs a partner's api_key,
@@ -115,6 +121,8 @@ MATRIX = {
                                              (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/callbacks":                     (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "POST /v1/callbacks/{queued}":           (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "POST /v1/callbacks/{phone_queued}/caller-number":
+                                             (401, 403, 403, 200, 403, 403, 403, 200, 403),
     "GET /v1/sla/policies":                  (401, 403, 403, 200, 200, 200, 200, 200, 403),
     "PUT /v1/sla/policies/{category}/{priority}":
                                              (401, 403, 403, 403, 403, 403, 403, 200, 403),
@@ -237,11 +245,13 @@ class World:
     def case_status(self, case_id: str) -> str:
         return self.stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c", c=case_id)
 
-    def fresh_case(self, status: str) -> str:
-        """A new case from the owner's report, assigned to CASE_UNIT and moved to `status`."""
+    def fresh_case(self, status: str, phone: str | None = None) -> str:
+        """A new case from the owner's report (or, with `phone`, a call the operator took),
+        assigned to CASE_UNIT and moved to `status`."""
         owner, operator = self.callers["owner"], self.callers["operator"]
         handler = self.callers["handler-of-unit"]
-        case = self.case_of(owner.submitted()["id"])
+        case = self.case_of((operator.submitted(channel="phone", caller_phone=phone)
+                             if phone else owner.submitted())["id"])
         steps = [(operator, {"action": "assign", "unit_id": CASE_UNIT})]
         if status in ("accepted", "resolved"):
             steps.append((handler, {"action": "accept"}))
@@ -428,6 +438,16 @@ def update_project(c: Caller, w: World):
     return c.http.patch(f"{c.base}/v1/projects/{project_id}", json={"status": "in_progress"})
 
 
+def wish_photo(c: Caller, w: World):
+    owner = w.callers["owner"]
+    case = w.case_of(owner.submitted(attachments=[owner.upload()])["id"])
+    r = w.callers["operator"].post(f"/v1/cases/{case}/actions", json={"action": "publish_wish"})
+    assert r.status_code == 200, r.text
+    name = w.stack.scalar("SELECT attachments->0->>'key' FROM dispatch.cases WHERE id = :c",
+                          c=case).rsplit("/", 1)[-1]
+    return c.get(f"/v1/wishes/{case}/media/{name}", allow_redirects=False)
+
+
 def claim(c: Caller, w: World):
     case = screened(w, {"action": "publish_wish"})
     r = c.post(f"/v1/wishes/{case}/claim")
@@ -450,6 +470,32 @@ def feedback(c: Caller, w: World):
     r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "处理及时"})
     if r.status_code >= 400:
         assert w.case_status(case) == "resolved", "a refused rating changed the case"
+    return r
+
+
+def phone_feedback(c: Caller, w: World):
+    case = w.fresh_case("resolved", phone=CALLER_PHONE)
+    r = c.post(f"/v1/cases/{case}/feedback", json={"rating": 5, "comment": "来电人满意"})
+    if r.status_code >= 400:
+        assert w.case_status(case) == "resolved", "a refused rating changed the case"
+    return r
+
+
+def caller_number(c: Caller, w: World):
+    """Not scanned as the other rows are: the operator's answer is the number itself. The
+    check is that nobody else gets it, and nobody else's asking is recorded."""
+    case = w.fresh_case("resolved", phone=CALLER_PHONE)
+    callback = w.stack.scalar("SELECT id::text FROM dispatch.callbacks WHERE case_id = :c "
+                              "AND status = 'pending'", c=case)
+    auth = c.http.headers.get("Authorization")
+    r = requests.post(f"{c.base}/v1/callbacks/{callback}/caller-number", timeout=10,
+                      headers={"Authorization": auth} if auth else {})
+    shown = w.stack.scalar("SELECT count(*) FROM intake.caller_number_reveals "
+                           "WHERE callback_id = :b", b=callback)
+    if r.status_code == 200:
+        assert r.json()["phones"] == [CALLER_PHONE] and shown == 1
+    else:
+        assert CALLER_PHONE not in r.text and shown == 0
     return r
 
 
@@ -740,12 +786,19 @@ ENDPOINTS = {
     "GET /v1/cases/{case}": case_view,
     "GET /v1/cases/{phone_case}": lambda c, w: c.get(f"/v1/cases/{w.phone_case}"),
     "GET /v1/cases/{case}/timeline": lambda c, w: c.get(f"/v1/cases/{w.case}/timeline"),
+    "GET /v1/reports/{report}/media/{photo}": lambda c, w: c.get(
+        w.report["attachments"][0]["url"], allow_redirects=False),
+    "GET /v1/cases/{case}/media/{photo}": lambda c, w: c.get(
+        w.report["attachments"][0]["url"].replace(f"/v1/reports/{w.report['id']}/",
+                                                  f"/v1/cases/{w.case}/"),
+        allow_redirects=False),
     "POST /v1/cases/{assigned}/actions assign": act(
         "assigned", {"action": "assign", "unit_id": CASE_UNIT}),
     "POST /v1/cases/{assigned}/actions accept": act("assigned", {"action": "accept"}),
     "POST /v1/cases/{accepted}/actions resolve": act(
         "accepted", {"action": "resolve", "result": "已协调物业处理"}),
     "POST /v1/cases/{resolved}/feedback": feedback,
+    "POST /v1/cases/{phone_resolved}/feedback": phone_feedback,
     "GET /v1/cases/{case}/duplicates": lambda c, w: c.get(f"/v1/cases/{w.case}/duplicates"),
     "GET /v1/routing-rules": lambda c, w: c.get("/v1/routing-rules"),
     "PUT /v1/routing-rules": lambda c, w: c.http.put(f"{c.base}/v1/routing-rules",
@@ -757,6 +810,7 @@ ENDPOINTS = {
     "GET /v1/projects/{project}": lambda c, w: c.get(f"/v1/projects/{project(w)}"),
     "PATCH /v1/projects/{project}": update_project,
     "GET /v1/wishes": lambda c, w: c.get("/v1/wishes"),
+    "GET /v1/wishes/{wish}/media/{photo}": wish_photo,
     "POST /v1/wishes/{wish}/claim": claim,
     "POST /v1/wishes/{claimed}/fulfil": fulfil,
     "GET /open311/v2/discovery.{fmt}": lambda c, w: c.get("/open311/v2/discovery.json"),
@@ -780,6 +834,7 @@ ENDPOINTS = {
     "POST /v1/cases/{assigned}/extensions/{requested}/decision": decide_extension,
     "GET /v1/callbacks": lambda c, w: c.get("/v1/callbacks"),
     "POST /v1/callbacks/{queued}": record_callback,
+    "POST /v1/callbacks/{phone_queued}/caller-number": caller_number,
     "GET /v1/sla/policies": lambda c, w: c.get("/v1/sla/policies",
                                                params={"category": "dispute-noise"}),
     # the seeded hours of suggestion-general/low, set again: nothing changes for others

@@ -9,6 +9,7 @@ import requests
 from tests.fixtures import JPEG, wait_for
 
 pytestmark = pytest.mark.integration
+RESULT = JPEG + "办结照片".encode()  # the handler's photo: other bytes than the resident's
 
 
 def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
@@ -31,6 +32,9 @@ def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
     # (kept under a key of its own that her ticket cannot write: see tests/e2e/test_uploads.py)
     assert report["attachments"][0]["key"].startswith("attachments/")
     assert report["attachments"][0]["content_type"] == "image/jpeg"
+    # and she can see her photo again through the URL her report carries (a redirect to a
+    # short-lived link of the store: tests/e2e/test_photos.py)
+    assert resident.get(report["attachments"][0]["url"]).content == JPEG
 
     # Then a case appears in the operator's screening queue with a suggested unit
     def in_queue():
@@ -47,11 +51,16 @@ def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
     assert r.json()["status"] == "assigned" and r.json()["unit_id"] == "comm-shibanqiao"
     assert r.json()["accept_due_at"]
 
-    # And the handler of that unit accepts it and resolves it with a photo of the result
-    assert handler.get("/v1/cases").json()["items"][-1]["id"] == case["id"]
+    # And the handler of that unit sees the resident's photo, accepts the case and resolves
+    # it with a photo of the result
+    # (newest first: the unit's list holds the other tests' cases too)
+    mine = handler.get("/v1/cases", params={"status": "assigned", "sort": "newest"}).json()
+    assert mine["items"][0]["id"] == case["id"]
+    seen = handler.get(f"/v1/cases/{case['id']}").json()
+    assert handler.get(seen["attachments"][0]["url"]).content == JPEG
     r = handler.post(f"/v1/cases/{case['id']}/actions", json={"action": "accept"})
     assert r.status_code == 200 and r.json()["resolve_due_at"], r.text
-    after = handler.upload(JPEG)
+    after = handler.upload(RESULT)
     r = handler.post(f"/v1/cases/{case['id']}/actions", json={
         "action": "resolve", "result": "已联系摊主，改为 21 点前收摊并加装油烟净化器",
         "attachments": [after]})
@@ -66,6 +75,7 @@ def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
     assert steps == [("open", "screening"), ("assign", "assigned"), ("accept", "accepted"),
                      ("resolve", "resolved")]
     assert timeline["entries"][3]["attachments"][0]["content_type"] == "image/jpeg"
+    assert resident.get(timeline["entries"][3]["attachments"][0]["url"]).content == RESULT
 
     # When she rates the outcome, the case closes
     r = resident.post(f"/v1/cases/{case['id']}/feedback", json={"rating": 5, "comment": "满意"})
@@ -78,6 +88,44 @@ def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
     # And all five steps are in the append-only trail
     assert stack.scalar("SELECT count(*) FROM dispatch.case_trail WHERE case_id = :c",
                         c=case["id"]) == 5
+
+
+def test_a_phone_call_reaches_a_handler_and_the_callers_rating_comes_back(stack):
+    operator = stack.client("operator-chen")
+    handler = stack.client("handler-shibanqiao")
+    caller = "13955501234"
+
+    # Given an elderly resident who phones the command center, and the operator who
+    # takes the call and files it for her
+    r = operator.report(channel="phone", caller_phone=caller, category="help-elderly",
+                        description="独居老人来电：家中水管漏水，无人帮忙")
+    assert r.status_code == 201, r.text
+    case_id = wait_for(lambda: stack.case_for(r.json()["id"]), what="the case")
+
+    # When it is assigned, accepted and resolved
+    for who, action in ((operator, {"action": "assign", "unit_id": "comm-shibanqiao"}),
+                        (handler, {"action": "accept"}),
+                        (handler, {"action": "resolve", "result": "网格员上门更换水管"})):
+        assert who.post(f"/v1/cases/{case_id}/actions", json=action).status_code == 200
+
+    # Then it waits in the callback queue, and the operator may see her number to call
+    def queued():
+        items = operator.get("/v1/callbacks", params={"limit": 100}).json()["items"]
+        return next((c for c in items if c["case_id"] == case_id), None)
+    callback = wait_for(queued, what="the callback")
+    assert callback["channel"] == "phone"
+    r = operator.post(f"/v1/callbacks/{callback['id']}/caller-number")
+    assert r.status_code == 200 and r.json()["phones"] == [caller], r.text
+    # (the handler never sees it)
+    assert caller not in handler.get(f"/v1/cases/{case_id}").text
+
+    # When the operator records what she said on the phone, the case closes on it
+    r = operator.post(f"/v1/cases/{case_id}/feedback",
+                      json={"rating": 5, "comment": "老人说修好了，很满意"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["rating"] == 5
+    last = operator.get(f"/v1/cases/{case_id}/timeline").json()["entries"][-1]
+    assert (last["action"], last["actor_role"]) == ("rate_satisfied", "operator")
 
 
 def test_every_service_is_ready_and_exposes_metrics(stack):

@@ -187,6 +187,36 @@ def test_given_a_rating_when_rated_then_the_event_names_neither_the_reporter_nor
     assert change.changes["feedback"] == "still broken"
 
 
+CALLER = "caller-0123456789abcdef0123456789abcdef"
+
+
+def test_given_a_phone_case_when_an_operator_records_the_callers_rating_then_it_counts():
+    change = Case(state(domain.RESOLVED, channel="phone", reporter_ids=[CALLER])).act(
+        OPERATOR, "rate_satisfied", NOW, ActionInput(rating=4, feedback="电话里说满意"))
+    assert change.status == domain.CLOSED
+    assert change.changes["rating"] == 4
+    # the trail says who recorded it, as what; the words stay out of the public event
+    entry = change.trail_entry
+    assert (entry["actor_id"], entry["actor_role"]) == ("operator-chen", "operator")
+    assert change.events[0].data["actor"] == {"id": "operator-chen", "role": "operator"}
+    assert change.events[0].data["note"] is None
+
+
+@pytest.mark.parametrize("channel", ["app", "patrol", "open311", "partner"])
+def test_given_a_case_not_from_the_phone_when_an_operator_rates_it_then_not_your_case(
+        channel):
+    with pytest.raises(Forbidden) as refused:
+        Case(state(domain.RESOLVED, channel=channel)).act(
+            OPERATOR, "rate_satisfied", NOW, ActionInput(rating=5))
+    assert refused.value.code == "not-your-case"
+
+
+def test_given_a_phone_case_when_a_handler_rates_it_then_refused():
+    with pytest.raises(Forbidden):
+        Case(state(domain.RESOLVED, channel="phone", reporter_ids=[CALLER])).act(
+            HANDLER, "rate_satisfied", NOW, ActionInput(rating=5))
+
+
 def test_given_an_escalation_when_handed_to_the_partner_then_the_event_has_what_it_needs():
     change = Case(state(domain.SCREENING), due=DUE.get).act(
         OPERATOR, "escalate_external", NOW)
