@@ -38,9 +38,8 @@ def SmsClientRateLimit() -> RateLimit:  # noqa: N802 (reads like the provider it
 
 def too_many_codes(wait_s: float) -> TooManyRequests:
     seconds = max(1, math.ceil(wait_s))
-    return TooManyRequests(f"Too many codes asked for from here; try again in {seconds} s.",
-                           f"获取验证码过于频繁，请 {seconds} 秒后再试。",
-                           code="sms-client-throttled", retry_after_s=seconds)
+    return TooManyRequests.of("gateway.sms-client-throttled", seconds=seconds,
+                              code="sms-client-throttled", retry_after_s=seconds)
 
 
 class AccountEndpoints:
@@ -109,8 +108,7 @@ class AccountEndpoints:
         unit_id = data.get("unit_id")
         if isinstance(unit_id, str) and unit_id not in {
                 u["id"] for u in self.dispatch.list_units()}:
-            raise Invalid(f"There is no unit {unit_id}.", f"单位 {unit_id} 不存在。",
-                          code="unknown-unit")
+            raise Invalid.of("gateway.unknown-unit", unit_id=unit_id, code="unknown-unit")
 
     @http("POST", "/v1/admin/staff", max_body_bytes=4096)
     def create_staff(self, request):

@@ -57,7 +57,7 @@ def verify_case_trail(uow, case_id: str) -> dict:
                                          models.cases.c.trail_length).where(
         models.cases.c.id == case_id_or_404(case_id))).first()
     if case is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+        raise NotFound.of("dispatch.case-not-found", case_id=case_id)
     result = verify_chain(uow, case.id)
     if not result["valid"]:
         return {**result, "reason": "chain"}

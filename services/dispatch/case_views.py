@@ -32,10 +32,10 @@ def visible_case(uow, reference: TimedReference, actor: dict, case_id: str):
     row = uow.session.execute(sa.select(models.cases).where(
         models.cases.c.id == case_id_or_404(case_id))).first()
     if row is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+        raise NotFound.of("dispatch.case-not-found", case_id=case_id)
     if not domain.can_view(actor, row.unit_id, row.reporter_ids, row.community_id,
                            reference.fresh(uow.session).led_by(actor)):
-        raise Forbidden("This case is not yours to see.", "您无权查看该案卷。")
+        raise Forbidden.of("dispatch.case-not-visible")
     return row
 
 
@@ -96,7 +96,7 @@ def visibility_filter(uow, reference: TimedReference, actor: dict):
 
 
 def list_cases(uow, reference: TimedReference, actor: dict, query: dict) -> dict:
-    q = validated(schemas.CaseQuery(), query, "case query", "案卷查询")
+    q = validated(schemas.CaseQuery(), query, "case-query")
     c = models.cases
     stmt = sa.select(c).order_by(c.c.seq)
     visible = visibility_filter(uow, reference, actor)

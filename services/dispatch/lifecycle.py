@@ -81,18 +81,16 @@ def take_action(uow, reference: TimedReference, settings: SupervisionSettings, a
 
 def require_operator(actor: dict) -> None:
     if not set(actor["roles"]) & domain.OPERATORS:
-        raise Forbidden("Only the command center may do this.", "只有指挥中心可以执行此操作。",
-                        code="role-required")
+        raise Forbidden.of("dispatch.command-center-only", code="role-required")
 
 
 def give_feedback(uow, reference: TimedReference, settings: SupervisionSettings,
                   actor: dict, case_id: str, payload: dict) -> dict:
     """The reporter's rating: satisfied closes the case, unsatisfied reopens it."""
-    request = validated(schemas.FeedbackRequest(), payload, "feedback", "评价")
+    request = validated(schemas.FeedbackRequest(), payload, "feedback")
     state = CaseRepository(uow).lock(case_id)
     if actor["id"] not in state["reporter_ids"]:
-        raise Forbidden("Only the person who reported this can rate it.",
-                        "只有爆料人可以评价该案卷。", code="not-your-case")
+        raise Forbidden.of("dispatch.not-your-case", code="not-your-case")
     state = take_action(uow, reference, settings, actor, state,
                         domain.rating_action(request["rating"]),
                         ActionInput(rating=request["rating"], feedback=request.get("comment")))
