@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.utils import get_value
 
-from minqing_kernel.schemas import Text
+from minqing_kernel.schemas import Meaningful, Text
 from services.intake.domain import MAX_ATTACHMENTS
 
 
@@ -19,7 +19,7 @@ class UploadRequest(Schema):
 
 class ReportSubmission(Schema):
     category = Text(required=True, validate=validate.Length(min=1, max=40))
-    description = Text(required=True, validate=validate.Length(min=5, max=2000))
+    description = Text(required=True, validate=[Meaningful(min=2), validate.Length(max=2000)])
     location = fields.Nested(Location, required=True)
     address = Text(validate=validate.Length(max=200), allow_none=True)
     attachments = fields.List(Text(validate=validate.Length(min=1, max=300)),
