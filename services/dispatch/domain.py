@@ -103,6 +103,8 @@ VOLUNTEERS = {"patroller"}
 # Who sees every case: the command center and the discipline office (纪工委, read-only:
 # it has no action). Leaders see the cases of the units they lead (can_view).
 SEE_ALL = {"operator", "admin", "discipline"}
+# Who may see which member of staff did a step (ids); a resident sees a unit and a role.
+STAFF_VIEWERS = SEE_ALL | {"handler", "leader"}
 # Who may know who reported: the command center (it calls reporters back) and oversight.
 # Not a unit's leader: 社区书记 and grid leaders live among the people a report is about,
 # and following a case up needs the problem, not the name (ARCHITECTURE.md).

@@ -1,0 +1,41 @@
+"""Residents read a case's steps by names: the unit's public name and the role in Chinese,
+never a staff id (issue #12, point 2). No server needed."""
+from types import SimpleNamespace
+
+from services.dispatch.audit import named
+
+UNITS = {"comm-shibanqiao": SimpleNamespace(name_zh="石板桥社区")}
+
+
+def entry(role: str, actor_id: str, unit_id: str | None = "comm-shibanqiao") -> dict:
+    return {"actor_role": role, "actor_id": actor_id, "unit_id": unit_id}
+
+
+def test_a_resident_sees_the_unit_and_the_role_of_a_handler_not_who_it_was():
+    # given the handler's 接单 on the trail
+    shown = entry("handler", "handler-shibanqiao")
+    # when a resident reads it
+    named(shown, UNITS, staff=False)
+    # then she sees the community and the role, in Chinese, and no staff id
+    assert shown["actor_shown_as"] == "石板桥社区 · 处置人员"
+    assert shown["unit_name"] == "石板桥社区" and shown["actor_role_name"] == "处置人员"
+    assert shown["actor_id"] is None
+
+
+def test_a_resident_sees_the_command_center_by_its_role():
+    shown = entry("operator", "operator-chen")
+    named(shown, UNITS, staff=False)
+    assert shown["actor_shown_as"] == "指挥中心操作员" and shown["actor_id"] is None
+
+
+def test_a_reporter_keeps_her_own_id_on_her_own_step():
+    shown = entry("reporter", "resident-zhang", None)
+    named(shown, UNITS, staff=False)
+    assert shown["actor_id"] == "resident-zhang" and shown["actor_shown_as"] == "爆料人"
+
+
+def test_staff_keep_the_id_and_also_get_the_names():
+    shown = entry("handler", "handler-shibanqiao")
+    named(shown, UNITS, staff=True)
+    assert shown["actor_id"] == "handler-shibanqiao"
+    assert shown["actor_shown_as"] == "石板桥社区 · 处置人员"
