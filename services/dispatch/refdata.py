@@ -1,9 +1,5 @@
 """Units, communities, grids, routing rules and SLA hours from the reference file."""
-import functools
-from pathlib import Path
-
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.dialects import postgresql as pg
 
 from services.dispatch import models, sla
@@ -41,23 +37,6 @@ def load(engine: sa.Engine, ref: dict) -> int:
              "resolve_hours": c["resolve_hours"]} for c in ref["categories"]], ["category"])
     seed_sla_policies(engine, ref)
     return len(units)
-
-
-REFERENCE_FILE = Path(__file__).resolve().parents[2] / "reference" / "wangjiang.yaml"
-
-
-@functools.cache
-def category_names() -> dict[str, tuple[str, str]]:
-    """Each category's (Chinese, English) name, for the texts people read (warnings): the
-    reference file is what provisioning loads every service's categories from, and it
-    ships with every service's image."""
-    with REFERENCE_FILE.open(encoding="utf-8") as f:
-        ref = yaml.safe_load(f)
-    return {c["code"]: (c["name_zh"], c["name_en"]) for c in ref["categories"]}
-
-
-def category_name(code: str) -> tuple[str, str]:
-    return category_names().get(code, (code, code))
 
 
 def seed_sla_policies(engine: sa.Engine, ref: dict) -> None:

@@ -21,8 +21,8 @@ from minqing_kernel import messages
 from minqing_kernel.errors import BadRequest, Conflict, Forbidden, NotFound, validated
 from minqing_kernel.ids import uuid_or_404
 from minqing_kernel.pagination import paged
-from minqing_kernel.reference import TimedReference
-from services.dispatch import domain, models, refdata, schemas, sla
+from minqing_kernel.reference import TimedReference, category_name
+from services.dispatch import domain, models, schemas, sla
 from services.dispatch.case import SYSTEM, ActionInput, Case
 from services.dispatch.clocks import SupervisionSettings, clock_of
 from services.dispatch.lifecycle import take_action
@@ -80,7 +80,7 @@ def _send_warning(uow, clock_row, rung: sla.Rung, now: datetime) -> bool:
     if inserted is None:
         return False  # another instance sent it first
     zh, en = sla.warning_message(rung.level, clock_row.kind, clock_row.due_at,
-                                 clock_row.case_id, refdata.category_name(clock_row.category))
+                                 clock_row.case_id, category_name(clock_row.category))
     # Nobody of ours works in a partner's unit (平安365): the command center chases it.
     recipients = [("role", "operator") if clock_row.unit_kind == "external"
                   else ("unit", clock_row.unit_id)]

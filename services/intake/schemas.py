@@ -2,6 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.utils import get_value
 
+from minqing_kernel.reference import category_name
 from minqing_kernel.schemas import Meaningful, Text
 from services.intake.domain import MAX_ATTACHMENTS
 
@@ -53,6 +54,7 @@ class ReportView(Schema):
     reporter_id = fields.String()
     channel = fields.String()
     category = fields.String()
+    category_name = fields.Function(lambda r: category_name(get_value(r, "category"))[0])
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Method("_location")
