@@ -207,6 +207,7 @@ def channel_for(actor: dict, requested: str | None) -> str:
         return "app" if "app" in allowed else sorted(allowed)[0]
     if requested not in allowed:
         raise Forbidden.of("intake.channel-not-allowed", requested=requested,
+                           requested_zh=messages.name("channel", requested),
                            code="channel-not-allowed")
     return requested
 
