@@ -33,6 +33,8 @@ class Meaningful(validate.Validator):
         self.min = min
 
     def __call__(self, value: str) -> str:
+        # str.strip() trims what Python's regex \s matches, so the API document's pattern
+        # for two (\S[\s\S]*\S), as schemathesis reads it, agrees with this check.
         if len(value.strip()) < self.min:
             raise ValidationError(self.message.format(min=self.min))
         return value
