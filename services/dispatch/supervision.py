@@ -363,7 +363,8 @@ def supervision_summary(uow, actor: dict, query: dict) -> dict:
                               domain.SATISFIED_FROM)
     body = {"from": start.isoformat(), "to": to.isoformat(), "items": rows}
     if q.get("format") == "csv":
-        names = dict(uow.session.execute(sa.select(models.units.c.id, models.units.c.name_zh)))
+        names = dict(uow.session.execute(
+            sa.select(models.units.c.id, models.units.c.name_zh)).tuples().all())
         return {"csv": sla.report_csv(rows, start, to, names)}
     return body
 
