@@ -25,6 +25,10 @@ def case_view(actor: dict, case) -> dict:
     if not domain.may_read_rating_comment(actor, view["reporter_ids"]):
         view["feedback"] = None
     view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
+    # A resident reads who handles her case by unit and role, never a person's id: the
+    # volunteer who took up her wish is shown to staff and to that volunteer only.
+    if not set(actor["roles"]) & domain.STAFF_VIEWERS and view["wish_claimed_by"] != actor["id"]:
+        view["wish_claimed_by"] = None
     return view
 
 

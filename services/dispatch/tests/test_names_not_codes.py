@@ -1,8 +1,10 @@
 """Residents read a case's steps by names: the unit's public name and the role in Chinese,
 never a staff id (issue #12, point 2). No server needed."""
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from services.dispatch.audit import named
+from services.dispatch.case_views import case_view
 
 UNITS = {"comm-shibanqiao": SimpleNamespace(name_zh="石板桥社区")}
 
@@ -41,23 +43,32 @@ def test_staff_keep_the_id_and_also_get_the_names():
     assert shown["actor_shown_as"] == "石板桥社区 · 处置人员"
 
 
-def test_a_case_shows_its_category_unit_and_community_by_their_chinese_names():
-    from datetime import UTC, datetime
+CASE = {"id": "c1", "status": "assigned", "priority": "normal", "category": "dispute-noise",
+        "description": "楼上装修", "address": None, "lat": 30.24, "lon": 120.18,
+        "channel": "app", "attachments": [], "report_ids": [], "reporter_ids": ["r"],
+        "community_id": "comm-shibanqiao", "suggested_unit_id": None,
+        "suggestion_reason_zh": "", "suggestion_reason_en": "", "unit_id": "comm-shibanqiao",
+        "opened_at": datetime.now(UTC), "updated_at": datetime.now(UTC),
+        "accept_due_at": None, "resolve_due_at": None, "result": None,
+        "result_attachments": None, "rating": None, "feedback": None,
+        "suggestion_rule": None, "merged_into": None, "return_count": 0,
+        "return_reason": None, "partner": None, "wish_claimed_by": None, "project_id": None}
 
-    from services.dispatch.case_views import case_view
+
+def test_a_case_shows_its_category_unit_and_community_by_their_chinese_names():
     # given a noise case handled by 始版桥社区
-    case = {"id": "c1", "status": "assigned", "priority": "normal", "category": "dispute-noise",
-            "description": "楼上装修", "address": None, "lat": 30.24, "lon": 120.18,
-            "channel": "app", "attachments": [], "report_ids": [], "reporter_ids": ["r"],
-            "community_id": "comm-shibanqiao", "suggested_unit_id": None,
-            "suggestion_reason_zh": "", "suggestion_reason_en": "", "unit_id": "comm-shibanqiao",
-            "opened_at": datetime.now(UTC), "updated_at": datetime.now(UTC),
-            "accept_due_at": None, "resolve_due_at": None, "result": None,
-            "result_attachments": None, "rating": None, "feedback": None,
-            "suggestion_rule": None, "merged_into": None, "return_count": 0,
-            "return_reason": None, "partner": None, "wish_claimed_by": None, "project_id": None}
+    case = dict(CASE)
     # when its reporter reads it
     view = case_view({"id": "r", "roles": ["resident"]}, case)
     # then she reads names, not codes
     assert (view["category_name"], view["unit_name"], view["community_name"]) == \
         ("噪音扰民", "始版桥社区", "始版桥社区")
+
+
+def test_a_resident_does_not_see_which_volunteer_took_up_her_wish_staff_do():
+    case = dict(CASE, status="wish", wish_claimed_by="patroller-zhao")
+    assert case_view({"id": "r", "roles": ["resident"]}, case)["wish_claimed_by"] is None
+    assert case_view({"id": "operator-chen", "roles": ["operator"]}, case)[
+        "wish_claimed_by"] == "patroller-zhao"
+    assert case_view({"id": "patroller-zhao", "roles": ["patroller", "resident"]}, case)[
+        "wish_claimed_by"] == "patroller-zhao"
