@@ -10,9 +10,9 @@ the same in both languages. Problems are built with `Problem.of(key, ...)`
 Field messages from marshmallow arrive as its English sentences (a validator formats its
 own text); `field_message` finds the catalogue entry whose English template matches one
 (`field-error.*`) and renders its Chinese with the same values, so a new validator needs
-only a catalogue line, never code. `tests/test_message_catalogue.py` keeps it honest: no
-Chinese text in the code outside this file, every key used exists with the parameters
-it is given, every marshmallow message has its Chinese.
+only a catalogue line, never code. `minqing_kernel/tests/test_message_catalogue.py` keeps
+it honest: no Chinese text in the code outside the catalogue, every key used exists with
+the parameters it is given, every marshmallow message has its Chinese.
 """
 from __future__ import annotations
 
