@@ -128,23 +128,23 @@ def field_message(message: str) -> Said:
     return Said(FIELD_ERROR_FALLBACK, message, zh(FIELD_ERROR_FALLBACK))
 
 
+_INDEXED = re.compile(r"(.*?)((?:\[\d+\])*)", re.DOTALL)
+
+
 def field_label(path: str) -> str:
     """A field's name for a Chinese sentence: `location.lat` → 位置的纬度; a list item
     `attachments[2]` → 附件（第 3 项）. Each part by `field.<name>`; a name the catalogue
     does not have (one the client made up, an attribute's code) is 其他内容, so no
     English word reaches a Chinese sentence (the catalogue test asks for every schema
-    field)."""
-    parts = []
+    field). Any text is a path: a client chooses the names of unknown fields."""
+    label = ""
     for part in path.split("."):
-        bare, _, index = part.partition("[")
-        label = ""
+        bare, indexes = _INDEXED.fullmatch(part).groups()
+        piece = ""
         if bare:
             known = catalogue().get(f"field.{bare}")
-            label = known["zh"] if known else zh("field.other")
-        if index:
-            label += zh("field.item", n=int(index.rstrip("]")) + 1)
-        parts.append(label)
-    label = ""
-    for part in (p for p in parts if p):
-        label = zh("field.path", outer=label, inner=part) if label else part
-    return label
+            piece = known["zh"] if known else zh("field.other")
+        piece += "".join(zh("field.item", n=int(n) + 1) for n in re.findall(r"\d+", indexes))
+        if piece:
+            label = zh("field.path", outer=label, inner=piece) if label else piece
+    return label or zh("field.other")

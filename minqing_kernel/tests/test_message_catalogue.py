@@ -218,3 +218,15 @@ def test_role_names_are_the_glossary_s():
                                       "leader", "lawyer", "admin", "discipline",
                                       "partner"]) == \
         "居民、巡防队员、指挥中心操作员、处置人员、领导、律师、管理员、纪工委、合作平台"
+
+
+@pytest.mark.parametrize("name", ["a[b", "x]", "[", "a[1][2]", "", "\x1f\u00c1[", "a.b"])
+def test_an_unknown_field_of_any_name_is_refused_in_chinese_never_a_crash(name):
+    # given a query with a field a client made up, named anything at all
+    class Query(Schema):
+        status = fields.String()
+    # when it is validated
+    with pytest.raises(Invalid) as problem:
+        validated(Query(), {name: "x"}, "case-query")
+    # then it is a 422 whose Chinese calls it 其他内容 (other content)
+    assert "其他内容" in problem.value.detail_zh
