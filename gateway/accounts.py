@@ -38,9 +38,8 @@ def SmsClientRateLimit() -> RateLimit:  # noqa: N802 (reads like the provider it
 
 def too_many_codes(wait_s: float) -> TooManyRequests:
     seconds = max(1, math.ceil(wait_s))
-    return TooManyRequests(f"Too many codes asked for from here; try again in {seconds} s.",
-                           f"获取验证码过于频繁，请 {seconds} 秒后再试。",
-                           code="sms-client-throttled", retry_after_s=seconds)
+    return TooManyRequests.of("gateway.sms-client-throttled", seconds=seconds,
+                              code="sms-client-throttled", retry_after_s=seconds)
 
 
 class AccountEndpoints:

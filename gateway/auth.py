@@ -26,6 +26,7 @@ import jwt
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -56,18 +57,15 @@ def _verified_claims(token: str, secret: str) -> dict:
                       options={"require": ["exp", "iat", "sub", "iss", "aud"]})
 
 
-def _refused(en: str, zh: str, code: str) -> Unauthorized:
+def _refused(code: str) -> Unauthorized:
     TOKENS_REFUSED.labels(code.removeprefix("token-")).inc()
-    return Unauthorized(en, zh, code=code)
+    return Unauthorized.of(f"gateway.{code}", code=code)
 
 
 def claims_from(authorization: str | None, secret: str) -> dict:
     """The verified claims of the bearer token: signature, issuer, audience, expiry."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise _refused("Sign in first: send 'Authorization: Bearer <token>' from "
-                       "POST /v1/auth/token.",
-                       "请先登录：在请求头中携带 POST /v1/auth/token 返回的令牌。",
-                       code="token-missing")
+        raise _refused(code="token-missing")
     try:
         # A phone sends the same token with every request: its signature is checked once
         # (cached), its expiry every time.
@@ -75,16 +73,13 @@ def claims_from(authorization: str | None, secret: str) -> dict:
         if claims["exp"] <= time.time():
             raise jwt.ExpiredSignatureError
     except jwt.ExpiredSignatureError:
-        raise _refused("Your sign-in has expired; sign in again.",
-                       "登录已过期，请重新登录。", code="token-expired") from None
+        raise _refused(code="token-expired") from None
     except jwt.InvalidTokenError:
-        raise _refused("The token is not valid; sign in again.",
-                       "令牌无效，请重新登录。", code="token-invalid") from None
+        raise _refused(code="token-invalid") from None
     # A token from before versions (or with a forged type) is not one we issue now.
     if not isinstance(claims.get("ver"), int) or isinstance(claims.get("ver"), bool) \
             or not isinstance(claims["sub"], str):
-        raise _refused("The token is not valid; sign in again.",
-                       "令牌无效，请重新登录。", code="token-invalid")
+        raise _refused(code="token-invalid")
     return claims
 
 
@@ -97,9 +92,7 @@ def actor_from(claims: dict, state: dict | None) -> dict:
             state.get("status") if state.get("status") != "active" else "changed")
         log.info("a token of %s was refused: the account is %s since it was issued",
                  claims["sub"], why, extra={"user_id": claims["sub"]})
-        raise _refused("This sign-in is no longer valid (the account changed); "
-                       "sign in again.", "登录状态已失效（账号信息已变更），请重新登录。",
-                       code="token-revoked")
+        raise _refused(code="token-revoked")
     return {"id": state["id"], "roles": list(state["roles"]), "unit_id": state["unit_id"]}
 
 
@@ -148,5 +141,5 @@ class AccountStateCache(DependencyProvider):
 
 def require_role(actor: dict, *roles: str) -> None:
     if not set(actor["roles"]) & set(roles):
-        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.",
-                        f"此操作需要以下角色之一：{'、'.join(roles)}。", code="role-required")
+        raise Forbidden.of("gateway.role-required", roles=", ".join(roles),
+                           roles_zh=messages.names_zh("role", roles), code="role-required")

@@ -42,27 +42,24 @@ def json_depth(value) -> int:
 def too_deep(request) -> BadRequest:
     REQUESTS_REFUSED.labels(request.environ.get("minqing.route", "unmatched"),
                             "json-too-deep").inc()
-    return BadRequest(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
-                      f"请求体 JSON 嵌套层数超过 {MAX_JSON_DEPTH} 层。", code="json-too-deep")
+    return BadRequest.of("gateway.json-too-deep", depth=MAX_JSON_DEPTH,
+                         code="json-too-deep")
 
 
 def body(request) -> dict:
     """The request's JSON object. Its size was limited before it was read
     (minqing_kernel.web); its depth is limited here."""
     if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
-                                   "请以 JSON 格式发送请求体（Content-Type: application/json）。")
+        raise UnsupportedMediaType.of("gateway.json-required")
     try:
         data = json.loads(request.get_data(as_text=True) or "null",
                           object_pairs_hook=_text_keys)
     except RecursionError:  # deeper than the parser's own stack: refused the same way
         raise too_deep(request) from None
     except ValueError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.", "请求体不是合法的 JSON。",
-                         code="malformed-json") from None
+        raise BadRequest.of("gateway.not-json", exc=exc, code="malformed-json") from None
     if json_depth(data) > MAX_JSON_DEPTH:
         raise too_deep(request)
     if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.", "请求体必须是 JSON 对象。",
-                         code="malformed-json")
+        raise BadRequest.of("gateway.malformed-json", code="malformed-json")
     return data

@@ -63,6 +63,7 @@ from werkzeug.wrappers import Response
 
 from gateway.ratelimit import too_many_reports
 from gateway.submission import submission_id
+from minqing_kernel import messages
 from minqing_kernel.errors import Problem
 from minqing_kernel.ids import uuid_or_none
 from minqing_kernel.web import http, json_response
@@ -88,8 +89,6 @@ SCAN_LIMIT = 100_000
 ITEM_NAMES = {"services": "service", "attributes": "attribute", "values": "value",
               "endpoints": "endpoint", "formats": "format", "service_requests": "request",
               "errors": "error", "service_request_updates": "request_update"}
-GROUPS = {"help": ("求助需求", "Help request"), "dispute": ("矛盾纠纷", "Dispute"),
-          "hazard": ("风险隐患", "Risk or hazard"), "suggestion": ("意见建议", "Suggestion")}
 LIST_TYPES = ("singlevaluelist", "multivaluelist")
 # Characters XML 1.0 cannot carry at all (a report's text is stored as sent).
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -111,12 +110,13 @@ class Open311Error(Exception):
         self.status, self.en, self.zh, self.retry_after_s = status, en, zh, retry_after_s
 
 
-def bad_request(en: str, zh: str) -> Open311Error:
-    return Open311Error(400, en, zh)
+def bad_request(key: str, **params) -> Open311Error:
+    """400 with the catalogue's message `key` (contracts/messages.yaml)."""
+    return Open311Error(400, *messages.say(key, **params)[1:])
 
 
-def not_found(en: str, zh: str) -> Open311Error:
-    return Open311Error(404, en, zh)
+def not_found(key: str, **params) -> Open311Error:
+    return Open311Error(404, *messages.say(key, **params)[1:])
 
 
 def from_problem(problem: Problem) -> Open311Error:
@@ -202,9 +202,7 @@ def parse_w3(name: str, raw: str | None) -> datetime | None:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None or "T" not in raw:
-        raise bad_request(f"{name} must be a w3 date and time with a time zone, "
-                          "e.g. 2026-01-01T00:00:00Z.",
-                          f"{name} 必须是带时区的 w3 日期时间，例如 2026-01-01T00:00:00Z。")
+        raise bad_request("open311.bad-datetime", name=name)
     return value.astimezone(UTC)
 
 
@@ -219,10 +217,9 @@ def date_window(args, now: datetime) -> tuple[datetime, datetime]:
     if end is None:
         end = start + DEFAULT_SPAN
     if end < start:
-        raise bad_request("end_date is before start_date.", "end_date 早于 start_date。")
+        raise bad_request("open311.end-before-start")
     if end - start > DEFAULT_SPAN:
-        raise bad_request("start_date and end_date may not span more than 90 days.",
-                          "start_date 与 end_date 的跨度不能超过 90 天。")
+        raise bad_request("open311.span-too-long")
     return start, end
 
 
@@ -233,8 +230,8 @@ def paging(args) -> tuple[int, int]:
         if raw in (None, ""):
             return default
         if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
-            raise bad_request(f"{name} must be a whole number from {low} to {high}.",
-                              f"{name} 必须是 {low} 到 {high} 之间的整数。")
+            raise bad_request("open311.bad-whole-number", name=name, low=low,
+                              high=high)
         return int(raw)
     size = whole("page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = whole("page", 1, 1, 10**6)
@@ -248,10 +245,12 @@ def comma_list(args, name: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def report_id(raw: str, what_en: str = "service request", what_zh: str = "服务请求") -> str:
+def report_id(raw: str, what: str = "service-request") -> str:
+    """`raw` as a report id, or 404 naming `what` (a noun.* key of the catalogue)."""
     parsed = uuid_or_none(raw)
     if parsed is None:
-        raise not_found(f"No {what_en} {raw}.", f"{what_zh} {raw} 不存在。")
+        noun = messages.say(f"noun.{what}")
+        raise not_found("open311.not-found", what_en=noun.en, raw=raw, what_zh=noun.zh)
     return parsed
 
 
@@ -274,8 +273,7 @@ def coordinate(form, name: str, low: float, high: float) -> float:
     except ValueError:
         value = float("nan")
     if not low <= value <= high:  # (NaN is not)
-        raise bad_request(f"{name} must be a number from {low:g} to {high:g} (WGS84).",
-                          f"{name} 必须是 {low:g} 到 {high:g} 之间的数（WGS84）。")
+        raise bad_request("open311.bad-coordinate", name=name, low=low, high=high)
     return value
 
 
@@ -285,9 +283,14 @@ def localized(lang: str, zh: str | None, en: str | None) -> str | None:
     return zh if lang == "zh" else (en or zh)
 
 
+def catalogue_text(lang: str, key: str) -> str:
+    """The catalogue's message `key` in the request's language."""
+    said = messages.say(key)
+    return localized(lang, said.zh, said.en)
+
+
 def service_view(category: dict, lang: str) -> dict:
-    group_zh, group_en = GROUPS.get(category["group"], (category["group"], category["group"]))
-    group = localized(lang, group_zh, group_en)
+    group = messages.name("category-group", category["group"], lang)
     return {"service_code": category["code"],
             "service_name": localized(lang, category["name_zh"], category["name_en"]),
             "description": f"{group}：{category['name_zh']}" if lang == "zh"
@@ -300,9 +303,7 @@ def service_view(category: dict, lang: str) -> dict:
 def attribute_view(definition: dict, lang: str, order: int) -> dict:
     view = {"variable": True, "code": definition["code"], "datatype": definition["datatype"],
             "required": bool(definition.get("required")),
-            "datatype_description": localized(
-                lang, "ISO 8601 日期时间，例如 2026-01-01T08:00:00+08:00",
-                "ISO 8601 date and time, e.g. 2026-01-01T08:00:00+08:00")
+            "datatype_description": catalogue_text(lang, "open311.datetime-description")
             if definition["datatype"] == "datetime" else None,
             "order": definition.get("order", order),
             "description": localized(lang, definition.get("description_zh"),
@@ -353,14 +354,11 @@ def open311(endpoint: str):
             answer_in = fmt if fmt in CONTENT_TYPES else "xml"  # the spec's required one
             try:
                 if fmt not in CONTENT_TYPES:
-                    raise not_found(f"No format {fmt!r}: use .xml or .json.",
-                                    f"不支持 {fmt!r} 格式：请使用 .xml 或 .json。")
+                    raise not_found("open311.unknown-format", fmt=fmt)
                 jurisdiction = request.values.get("jurisdiction_id")
                 if jurisdiction not in (None, "", JURISDICTION):
-                    raise not_found(f"jurisdiction_id {jurisdiction!r} is not served here; "
-                                    f"this endpoint serves {JURISDICTION!r}.",
-                                    f"本接口不服务 jurisdiction_id {jurisdiction!r}，"
-                                    f"只服务 {JURISDICTION!r}。")
+                    raise not_found("open311.other-jurisdiction",
+                                    jurisdiction=jurisdiction, served=JURISDICTION)
                 return method(self, request, fmt, lang, **path)
             except Problem as problem:
                 error = from_problem(problem)
@@ -368,8 +366,7 @@ def open311(endpoint: str):
                 error = refusal
             except Exception as exc:  # ours, not the client's: logged, never shown
                 log.error("Open311 %s failed: %r", endpoint, exc, exc_info=exc)
-                error = Open311Error(500, "Internal error; try again later.",
-                                     "系统内部错误，请稍后再试。")
+                error = Open311Error(500, *messages.say("open311.internal-error")[1:])
             ERRORS.labels(endpoint, str(error.status)).inc()
             if error.status >= 500 or error.status == 403:
                 log.warning("Open311 %s answered %d: %s", endpoint, error.status, error.en,
@@ -398,11 +395,8 @@ class Open311Endpoints:
         base = request.host_url.rstrip("/") + PREFIX
         return render(fmt, "discovery", {
             "changeset": CHANGESET,
-            "contact": localized(lang, "民情E点通指挥中心（望江街道）",
-                                 "MinQing E-Point command center, Wangjiang subdistrict"),
-            "key_service": localized(
-                lang, "合作平台的 api_key 由街道指挥中心发放，请联系指挥中心。",
-                "Partner platforms get an api_key from the subdistrict command center."),
+            "contact": catalogue_text(lang, "open311.contact"),
+            "key_service": catalogue_text(lang, "open311.key-service"),
             "endpoints": [{"specification": SPECIFICATION, "url": base,
                            "changeset": CHANGESET, "type": "production",
                            "formats": ["text/xml", "application/json"]}]})
@@ -419,8 +413,7 @@ class Open311Endpoints:
     def open311_service_definition(self, request, fmt, lang, service_code):
         category = self._categories().get(service_code)
         if category is None:
-            raise not_found(f"No service_code {service_code!r}; see services.xml.",
-                            f"service_code {service_code!r} 不存在，请查看 services.xml。")
+            raise not_found("open311.unknown-service-code", service_code=service_code)
         attributes = [attribute_view(d, lang, i) for i, d in
                       enumerate(category.get("attributes") or [], start=1)]
         return render(fmt, "service_definition",
@@ -430,22 +423,16 @@ class Open311Endpoints:
     @open311("create_request")
     def open311_create_request(self, request, fmt, lang):
         if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            raise bad_request("Send the request as application/x-www-form-urlencoded.",
-                              "请以 application/x-www-form-urlencoded 格式提交。")
+            raise bad_request("open311.form-required")
         form = request.form
         partner = self.identity.partner_for_api_key(request.values.get("api_key") or "")
         wait = self.report_limit.take(partner["id"])
         if wait:
             raise too_many_reports(wait)
         if not form.get("service_code"):
-            raise bad_request("service_code is required; see services.xml.",
-                              "缺少 service_code，请查看 services.xml。")
+            raise bad_request("open311.service-code-required")
         if form.get("lat") in (None, "") or form.get("long") in (None, ""):
-            raise bad_request(
-                "lat and long are required: a request must be placed on the map "
-                "(address_string or address_id alone cannot be).",
-                "必须提供 lat 和 long：服务请求需要定位"
-                "（仅有 address_string 或 address_id 无法定位）。")
+            raise bad_request("open311.location-required")
         submission = {"category": form["service_code"],
                       "description": form.get("description", ""),
                       "location": {"lat": coordinate(form, "lat", -90, 90),
@@ -458,8 +445,7 @@ class Open311Endpoints:
             submission["attributes"] = answers
         code = submission["category"]
         if code not in self._categories():
-            raise not_found(f"No service_code {code!r}; see services.xml.",
-                            f"service_code {code!r} 不存在，请查看 services.xml。")
+            raise not_found("open311.unknown-service-code", service_code=code)
         report = self.intake.submit_report(
             partner, submission, submission_id(partner, request.headers.get("Idempotency-Key")))
         SUBMITTED.labels(partner["id"]).inc()
@@ -467,8 +453,7 @@ class Open311Endpoints:
                  extra={"report_id": report["id"], "partner_id": partner["id"]})
         return render(fmt, "service_requests", [{
             "service_request_id": report["id"],
-            "service_notice": localized(lang, "已收到，指挥中心将尽快受理。",
-                                        "Received; the command center will screen it shortly."),
+            "service_notice": catalogue_text(lang, "open311.service-notice"),
             "account_id": None}])
 
     @http("GET", f"{PREFIX}/requests.<string:fmt>")
@@ -479,16 +464,14 @@ class Open311Endpoints:
         ids = comma_list(args, "service_request_id")
         if ids:  # overrides every other argument (the spec)
             if len(ids) > MAX_IDS:
-                raise bad_request(f"At most {MAX_IDS} service_request_id at once.",
-                                  f"一次最多查询 {MAX_IDS} 个 service_request_id。")
+                raise bad_request("open311.too-many-ids", max_ids=MAX_IDS)
             known = [i for i in ids if uuid_or_none(i)]
             reports = self.intake.open311_reports(
                 {"ids": known, "offset": offset, "limit": size}) if known else []
             return render(fmt, "service_requests", self._requests(reports, lang))
         statuses = set(comma_list(args, "status"))
         if statuses - {"open", "closed"}:
-            raise bad_request("status must be open, closed or both (comma separated).",
-                              "status 只能是 open、closed 或两者（以逗号分隔）。")
+            raise bad_request("open311.bad-status")
         start, end = date_window(args, datetime.now(UTC))
         query = {"categories": comma_list(args, "service_code") or None,
                  "start": start.isoformat(), "end": end.isoformat()}
@@ -531,16 +514,16 @@ class Open311Endpoints:
         wanted = report_id(service_request_id)
         reports = self.intake.open311_reports({"ids": [wanted]})
         if not reports:
-            raise not_found(f"No service request {service_request_id}.",
-                            f"服务请求 {service_request_id} 不存在。")
+            raise not_found("open311.request-not-found",
+                            service_request_id=service_request_id)
         return render(fmt, "service_requests", self._requests(reports, lang))
 
     @http("GET", f"{PREFIX}/tokens/<string:token>.<string:fmt>")
     @open311("token")
     def open311_token(self, request, fmt, lang, token):
-        wanted = report_id(token, "token", "token")
+        wanted = report_id(token, "token")
         if not self.intake.open311_reports({"ids": [wanted]}):
-            raise not_found(f"No token {token}.", f"token {token} 不存在。")
+            raise not_found("open311.token-not-found", token=token)
         return render(fmt, "service_requests", [{"service_request_id": wanted,
                                                  "token": token}])
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import math
 
+from minqing_kernel import messages
 from minqing_kernel.errors import TooManyRequests
 from minqing_kernel.ratelimit import RateLimit
 
 
-def too_many(what_en: str, what_zh: str, wait_s: float, code: str) -> TooManyRequests:
+def too_many(what: str, wait_s: float, code: str) -> TooManyRequests:
     """429 for something done too often, saying when to try again (whole seconds, at
-    least one, also in Retry-After)."""
+    least one, also in Retry-After). `what` is a `too-often.*` key of the catalogue."""
     seconds = max(1, math.ceil(wait_s))
-    return TooManyRequests(f"{what_en}; try again in {seconds} s.",
-                           f"{what_zh}，请 {seconds} 秒后再试。",
-                           code=code, retry_after_s=seconds)
+    what_en, what_zh = messages.say(f"too-often.{what}")[1:]
+    return TooManyRequests.of("gateway.too-many", what_en=what_en, what_zh=what_zh,
+                              seconds=seconds, code=code, retry_after_s=seconds)
 
 
 def too_many_reports(wait_s: float) -> TooManyRequests:
-    return too_many("Too many reports in a short time", "提交爆料过于频繁", wait_s,
-                    code="rate-limited")
+    return too_many("reports", wait_s, code="rate-limited")
 
 
 def ReportRateLimit() -> RateLimit:  # noqa: N802 (reads like the provider it returns)
@@ -28,7 +28,7 @@ def ReportRateLimit() -> RateLimit:  # noqa: N802 (reads like the provider it re
 
 
 def too_many_uploads(wait_s: float) -> TooManyRequests:
-    return too_many("Too many uploads in a short time", "上传过于频繁", wait_s, code="rate-limited")
+    return too_many("uploads", wait_s, code="rate-limited")
 
 
 def UploadRateLimit() -> RateLimit:  # noqa: N802 (reads like the provider it returns)

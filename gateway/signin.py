@@ -35,8 +35,7 @@ SIGNINS_THROTTLED = Counter("minqing_signins_throttled_total",
 
 
 def too_many_attempts_from_client(wait_s: float) -> TooManyRequests:
-    return too_many("Too many sign-in attempts from your network",
-                    "您所在网络的登录尝试过于频繁", wait_s, code="sign-in-throttled")
+    return too_many("sign-ins", wait_s, code="sign-in-throttled")
 
 
 def too_many_failures_here(wait_s: float) -> TooManyRequests:
@@ -44,11 +43,8 @@ def too_many_failures_here(wait_s: float) -> TooManyRequests:
     # and its owner signing in elsewhere is not affected.
     seconds = max(1, math.ceil(wait_s))
     minutes = max(1, math.ceil(seconds / 60))
-    return TooManyRequests(
-        f"Too many wrong passwords for this username from this device; try again in "
-        f"{minutes} min.",
-        f"此设备上该用户名的密码错误次数过多，请 {minutes} 分钟后再试。",
-        code="sign-in-throttled", retry_after_s=seconds)
+    return TooManyRequests.of("gateway.sign-in-throttled", minutes=minutes,
+                              code="sign-in-throttled", retry_after_s=seconds)
 
 
 class SignInThrottle:

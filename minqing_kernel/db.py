@@ -192,10 +192,7 @@ def database_unavailable(exc: Exception) -> Unavailable:
     """What a caller hears when PostgreSQL is away (restarting, failing over): a 503 it
     may retry, since nothing was committed. Consumers requeue it like any failure."""
     log.error("database unavailable: %s", str(exc).splitlines()[0][:300])
-    return Unavailable("The database is briefly unavailable; nothing was saved. "
-                       "Please try again in a moment.",
-                       "数据库暂时不可用，本次操作未保存，请稍后重试。",
-                       code="database-unavailable")
+    return Unavailable.of("kernel.database-unavailable", code="database-unavailable")
 
 
 def _outbox_row(event: ev.Event) -> dict:

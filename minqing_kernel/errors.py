@@ -12,6 +12,8 @@ from typing import Any
 from marshmallow import ValidationError
 from nameko.exceptions import registry
 
+from minqing_kernel import messages
+
 
 class Problem(Exception):
     status = 400
@@ -26,11 +28,18 @@ class Problem(Exception):
         self.errors = errors or []
         self.code = code or self.code
 
+    @classmethod
+    def of(cls, key: str, /, *, errors: Any = None, code: str | None = None, **params):
+        """The problem whose detail is the catalogue's message `key` (contracts/messages.yaml)
+        rendered with `params`: the one way to build one (minqing_kernel/messages.py)."""
+        said = messages.say(key, **params)
+        return cls(said.en, said.zh, errors=errors, code=code)
+
     def to_problem(self, instance: str | None = None) -> dict:
         body = {
             "type": f"/problems/{self.code}",
-            "title": TITLES.get(self.status, ("Error", "错误"))[0],
-            "title_zh": TITLES.get(self.status, ("Error", "错误"))[1],
+            "title": title(self.status).en,
+            "title_zh": title(self.status).zh,
             "status": self.status,
             "detail": self.detail_en,
             "detail_zh": self.detail_zh,
@@ -91,6 +100,12 @@ class TooManyRequests(Problem):
         # nameko rebuilds a remote exception from its args: keep the wait among them.
         self.args = (*self.args, self.retry_after_s)
 
+    @classmethod
+    def of(cls, key: str, /, *, errors: Any = None, code: str | None = None,
+           retry_after_s: int | None = None, **params):
+        said = messages.say(key, **params)
+        return cls(said.en, said.zh, errors=errors, code=code, retry_after_s=retry_after_s)
+
     def to_problem(self, instance: str | None = None) -> dict:
         body = super().to_problem(instance)
         if self.retry_after_s is not None:
@@ -103,24 +118,15 @@ class Unavailable(Problem):
     code = "unavailable"
 
 
-TITLES = {
-    400: ("Bad request", "请求有误"),
-    401: ("Not signed in", "未登录或登录已失效"),
-    403: ("Not allowed", "无权操作"),
-    404: ("Not found", "未找到"),
-    405: ("Method not allowed", "不支持该操作方式"),
-    409: ("Not possible now", "当前状态不允许该操作"),
-    413: ("Too large", "内容过大"),
-    415: ("Unsupported media type", "不支持的内容类型"),
-    422: ("Invalid input", "输入内容有误"),
-    429: ("Too many requests", "请求过于频繁"),
-    500: ("Internal error", "系统内部错误"),
-    503: ("Service unavailable", "服务暂不可用"),
-}
+def title(status: int) -> messages.Said:
+    """A problem's title by its HTTP status, from the catalogue (`title.<status>`)."""
+    key = f"title.{status}"
+    return messages.say(key if key in messages.catalogue() else "title.other")
 
 
-def field_errors(messages: dict) -> list[dict]:
-    """Flatten marshmallow's nested messages into [{field, message}] for problem bodies."""
+def field_errors(messages_: dict) -> list[dict]:
+    """Flatten marshmallow's nested messages into [{field, message, message_zh}] for
+    problem bodies: marshmallow's English, and its Chinese from the catalogue."""
     out: list[dict] = []
 
     def walk(prefix: str, value: Any) -> None:
@@ -135,26 +141,37 @@ def field_errors(messages: dict) -> list[dict]:
                 walk(f"{prefix}[{i}]", sub)
         else:
             for message in value if isinstance(value, list) else [value]:
-                out.append({"field": prefix, "message": str(message)})
+                said = messages.field_message(str(message))
+                out.append({"field": prefix, "message": said.en, "message_zh": said.zh})
 
-    walk("", messages)
+    walk("", messages_)
     return out
 
 
-def invalid_from_marshmallow(err, what_en: str = "request", what_zh: str = "请求") -> Invalid:
+def invalid_from_marshmallow(err, what: str = "request") -> Invalid:
+    """422 naming each field that is wrong and why: in English by the field's name, in
+    Chinese by its Chinese name and the Chinese message (no English in `detail_zh`).
+    `what` is the thing's noun in the catalogue (`noun.<what>`: "report" → 爆料)."""
     errors = field_errors(err.messages)
-    fields = ", ".join(sorted({e["field"] for e in errors}))
-    return Invalid(f"The {what_en} has invalid fields: {fields}.",
-                   f"{what_zh}中以下字段有误：{fields}。", errors=errors)
+    fields = sorted({e["field"] for e in errors})
+    first_zh = {}
+    for e in errors:
+        first_zh.setdefault(e["field"], e["message_zh"])
+    problems_zh = "；".join(f"{messages.field_label(f)}：{first_zh[f].rstrip('。')}"
+                           for f in fields)
+    noun = messages.say(f"noun.{what}")
+    return Invalid.of("invalid-fields", what_en=noun.en, what_zh=noun.zh,
+                      fields=", ".join(fields), problems_zh=problems_zh, errors=errors)
 
 
-def validated(schema, payload: Any, what_en: str, what_zh: str) -> dict:
+def validated(schema, payload: Any, what: str) -> dict:
     """Load `payload` with a marshmallow schema, or raise the Invalid problem saying why.
-    `what_*` names the thing for the person reading the error ("report", "爆料")."""
+    `what` names the thing for the person reading the error: a `noun.*` key of the
+    catalogue ("report" → report, 爆料)."""
     try:
         return schema.load(payload if payload is not None else {})
     except ValidationError as err:
-        raise invalid_from_marshmallow(err, what_en, what_zh) from None
+        raise invalid_from_marshmallow(err, what) from None
 
 
 for _cls in (Problem, Invalid, BadRequest, Unauthorized, Forbidden, NotFound, Conflict,

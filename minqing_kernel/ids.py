@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 
+from minqing_kernel import messages
 from minqing_kernel.errors import NotFound
 
 
@@ -14,11 +15,12 @@ def uuid_or_none(value) -> str | None:
         return None
 
 
-def uuid_or_404(value, what_en: str, what_zh: str) -> str:
+def uuid_or_404(value, what: str) -> str:
     """`value` as a canonical UUID string; a value that is not one names nothing we hold,
     so it is a 404 like an id that is well formed but unknown (not a 400 that would tell
     a prober which ids are well formed)."""
     parsed = uuid_or_none(value)
     if parsed is None:
-        raise NotFound(f"No {what_en} {value}.", f"{what_zh} {value} 不存在。")
+        noun = messages.say(f"noun.{what}")  # what it is, by its catalogue key: "case"
+        raise NotFound.of("kernel.not-found", what_en=noun.en, value=value, what_zh=noun.zh)
     return parsed

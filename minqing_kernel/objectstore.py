@@ -44,11 +44,8 @@ def store_errors():
     try:
         yield
     except (urllib3.exceptions.HTTPError, ServerError, OSError) as exc:
-        raise Unavailable("The media store is unavailable; photos, video and voice cannot "
-                          "be uploaded or checked right now. A report without attachments "
-                          "can still be submitted.",
-                          "媒体存储暂不可用，暂时无法上传或校验照片、视频和语音；不带附件的"
-                          "爆料仍可提交。", code="object-store-unavailable") from exc
+        raise Unavailable.of("kernel.object-store-unavailable",
+                             code="object-store-unavailable") from exc
 
 
 class Store:

@@ -27,17 +27,14 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError(raw)
         return int(digits)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this API returned.",
-                         "分页游标无效，请使用接口返回的 next_cursor。",
-                         code="bad-cursor") from None
+        raise BadRequest.of("kernel.bad-cursor", code="bad-cursor") from None
 
 
 def clamp_limit(limit: int | str | None) -> int:
     try:
         value = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
     except (TypeError, ValueError):
-        raise BadRequest("limit must be a whole number.", "limit 必须是整数。",
-                         code="bad-limit") from None
+        raise BadRequest.of("kernel.bad-limit", code="bad-limit") from None
     return max(1, min(MAX_LIMIT, value))
 
 

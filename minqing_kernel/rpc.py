@@ -108,17 +108,11 @@ class _Deadlined:
                 with eventlet.Timeout(self._timeout):
                     return remote(*args, **kwargs)
             except BROKER_ERRORS as exc:
-                raise Unavailable(
-                    "The message broker is unavailable; the request was not sent. "
-                    "Try again in a moment.",
-                    "消息服务暂不可用，请求未发出，请稍后重试。",
-                    code="broker-unavailable") from exc
+                raise Unavailable.of("kernel.broker-unavailable",
+                                     code="broker-unavailable") from exc
             except eventlet.Timeout:
-                raise Unavailable(
-                    f"The {self._service} service did not answer in {self._timeout:.0f}s; "
-                    "nothing was changed by this request if it did not arrive. Try again.",
-                    f"{self._service} 服务在 {self._timeout:.0f} 秒内未响应，请稍后重试。",
-                    code="service-timeout") from None
+                raise Unavailable.of("kernel.service-timeout", service=self._service,
+                                     timeout=self._timeout, code="service-timeout") from None
         return call
 
 

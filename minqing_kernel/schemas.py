@@ -1,5 +1,5 @@
 """Marshmallow pieces every service's schemas use."""
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validate
 
 
 class Text(fields.String):
@@ -20,3 +20,21 @@ class Text(fields.String):
         except UnicodeEncodeError:
             raise self.make_error("unicode") from None
         return text
+
+
+class Meaningful(validate.Validator):
+    """At least `min` characters once the spaces around are trimmed: a report of two
+    Chinese characters (漏水, "a leak") is a complete one, while spaces alone say nothing.
+    Characters, not bytes: a CJK character counts as one, as people count them."""
+
+    message = "Must have at least {min} characters besides spaces."
+
+    def __init__(self, min: int = 2):  # noqa: A002 (marshmallow's own name for it)
+        self.min = min
+
+    def __call__(self, value: str) -> str:
+        # str.strip() trims what Python's regex \s matches, so the API document's pattern
+        # for two (\S[\s\S]*\S), as schemathesis reads it, agrees with this check.
+        if len(value.strip()) < self.min:
+            raise ValidationError(self.message.format(min=self.min))
+        return value

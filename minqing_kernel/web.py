@@ -23,17 +23,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from minqing_kernel.errors import TITLES, Problem, TooLarge
+from minqing_kernel import messages
+from minqing_kernel.errors import Problem, TooLarge, title
 from minqing_kernel.metrics import HTTP_SECONDS, REQUESTS_REFUSED
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
-STATUS_DETAILS = {
-    404: ("No such resource; see /v1/openapi.json for the API.",
-          "没有这个资源，请查看 /v1/openapi.json 中的接口说明。"),
-    405: ("This resource does not support that method.", "该资源不支持此请求方式。"),
-}
+# Statuses with a detail of their own (`http-detail.<status>`); the others repeat the title.
+STATUS_DETAILS = (404, 405)
 
 
 def json_response(body, status: int = 200, headers: dict | None = None,
@@ -55,8 +53,9 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
 
 
 def status_problem(status: int) -> Response:
-    title_en, title_zh = TITLES.get(status, ("Error", "错误"))
-    detail_en, detail_zh = STATUS_DETAILS.get(status, (title_en, title_zh))
+    title_en, title_zh = title(status)[1:]
+    detail_en, detail_zh = (messages.say(f"http-detail.{status}") if status in STATUS_DETAILS
+                            else (title_en, title_zh))[-2:]
     body = {"type": f"/problems/http-{status}", "title": title_en, "title_zh": title_zh,
             "status": status, "detail": detail_en, "detail_zh": detail_zh}
     return json_response(body, status, mimetype=PROBLEM_JSON)
@@ -67,11 +66,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def body_too_large(limit: int) -> TooLarge:
-    return TooLarge(f"The request body is larger than this endpoint accepts ({limit} bytes); "
-                    "send less (photos and videos go to POST /v1/uploads, not in the body).",
-                    f"请求体超过该接口允许的大小（{limit} 字节），请减少内容"
-                    "（照片和视频请通过 POST /v1/uploads 上传，不要放在请求体中）。",
-                    code="body-too-large")
+    return TooLarge.of("kernel.body-too-large", limit=limit, code="body-too-large")
 
 
 def client_address(environ, trusted_proxies: int = 0) -> str:

@@ -91,7 +91,8 @@ def marshmallow_messages(payload: dict) -> dict:
 def test_field_errors_name_nested_fields_with_dotted_paths():
     messages = marshmallow_messages({"location": {}})
     assert field_errors(messages) == [
-        {"field": "location.lat", "message": "Missing data for required field."}]
+        {"field": "location.lat", "message": "Missing data for required field.",
+         "message_zh": "必须填写。"}]
 
 
 def test_field_errors_name_list_items_by_their_index():
@@ -102,16 +103,19 @@ def test_field_errors_name_list_items_by_their_index():
 
     # Then each message names the item by its index, in one notation
     assert sorted(field_errors(messages), key=lambda e: (e["field"], e["message"])) == [
-        {"field": "attachments[1].key", "message": "Missing data for required field."},
-        {"field": "attachments[1].size", "message": "Not a valid integer."},
-        {"field": "tags[1]", "message": "Not a valid string."},
+        {"field": "attachments[1].key", "message": "Missing data for required field.",
+         "message_zh": "必须填写。"},
+        {"field": "attachments[1].size", "message": "Not a valid integer.",
+         "message_zh": "应为整数。"},
+        {"field": "tags[1]", "message": "Not a valid string.", "message_zh": "应为文字。"},
     ]
 
 
 def test_field_errors_give_one_entry_per_message():
     messages = {"description": ["Too long.", "Contains a phone number."], "_schema": "Bad."}
+    unknown = "填写内容有误。"  # messages the catalogue does not know get a general one
     assert field_errors(messages) == [
-        {"field": "description", "message": "Too long."},
-        {"field": "description", "message": "Contains a phone number."},
-        {"field": "_schema", "message": "Bad."},
+        {"field": "description", "message": "Too long.", "message_zh": unknown},
+        {"field": "description", "message": "Contains a phone number.", "message_zh": unknown},
+        {"field": "_schema", "message": "Bad.", "message_zh": unknown},
     ]

@@ -13,7 +13,7 @@ ID = "8c6f4a4e-0d2b-4c1e-9a57-1f0c3e5b0e7c"
 
 def test_given_an_uppercase_uuid_when_read_then_it_comes_back_canonical():
     assert uuid_or_none(ID.upper()) == ID
-    assert uuid_or_404(ID.upper(), "case", "案卷") == ID
+    assert uuid_or_404(ID.upper(), "case") == ID
 
 
 @pytest.mark.parametrize("value", ["", "not-an-id", None, 42, "1" * 40])
@@ -23,7 +23,7 @@ def test_given_something_that_is_not_a_uuid_when_read_then_none(value):
 
 def test_given_a_bad_id_when_it_must_name_something_then_404_in_both_languages():
     with pytest.raises(NotFound) as refused:
-        uuid_or_404("nope", "project", "项目")
+        uuid_or_404("nope", "project")
     assert refused.value.detail_en == "No project nope."
     assert refused.value.detail_zh == "项目 nope 不存在。"
 

@@ -15,7 +15,7 @@ from services.dispatch.repository import CaseRepository
 def act(uow, reference: TimedReference, settings: SupervisionSettings, actor: dict,
         case_id: str, payload: dict) -> dict:
     """POST /v1/cases/{id}/actions: the console's and the handler's actions."""
-    request = validated(schemas.ActionRequest(), payload, "case action", "案卷操作")
+    request = validated(schemas.ActionRequest(), payload, "case-action")
     action = request["action"]
     domain.check_action_input(action, request.get("note"), request.get("result"),
                               **{k: request.get(k) for k in ("unit_id", "priority",

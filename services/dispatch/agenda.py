@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Invalid, NotFound, validated
 from minqing_kernel.ids import uuid_or_404
 from minqing_kernel.pagination import paged
@@ -24,10 +25,9 @@ log = logging.getLogger(__name__)
 def _new_project(uow, actor: dict, request: dict, now: datetime) -> dict:
     missing = [f for f in ("title", "budget") if request.get(f) is None]
     if missing:
-        raise Invalid(f"A project needs {' and '.join(missing)}.",
-                      "列入民生实事项目需要填写项目名称和预算。",
-                      errors=[{"field": f, "message": "required"} for f in missing],
-                      code="project-incomplete")
+        raise Invalid.of("dispatch.project-incomplete", missing=" and ".join(missing),
+                         errors=[{"field": f, "message": "required"} for f in missing],
+                         code="project-incomplete")
     project = {"id": str(uuid.uuid4()), "title": request["title"],
                "budget": request["budget"], "status": "planned",
                "decision": request["answer"], "decided_by": actor["id"],
@@ -41,14 +41,15 @@ def decide(uow, reference: TimedReference, settings: SupervisionSettings, actor:
     """Record the meeting's decision on an agenda item (and any further source cases):
     a new project, or an answer without one. Either answers the reporters (resolved)."""
     require_operator(actor)
-    request = validated(schemas.DecisionRequest(), payload, "meeting decision", "班子会决定")
+    request = validated(schemas.DecisionRequest(), payload, "meeting-decision")
     ids = list(dict.fromkeys([case_id_or_404(case_id)] + [
         case_id_or_404(c) for c in request["also_case_ids"]]))
     cases = CaseRepository(uow).lock_many(ids)
     project = None
     if request["decision"] == "create_project":
         project = _new_project(uow, actor, request, datetime.now(UTC))
-        result = f"{request['answer']}（已列入民生实事项目「{request['title']}」）"
+        result = messages.zh("dispatch.project-decided", answer=request["answer"],
+                             title=request["title"])
         action = "decide_project"
     else:
         result, action = request["answer"], "decide_no_project"
@@ -79,7 +80,7 @@ def _project_cases(uow, project_ids: list[str]) -> dict[str, list[str]]:
 
 
 def _project_id_or_404(project_id: str) -> str:
-    return uuid_or_404(project_id, "project", "项目")
+    return uuid_or_404(project_id, "project")
 
 
 def get_project(uow, project_id: str) -> dict:
@@ -87,12 +88,12 @@ def get_project(uow, project_id: str) -> dict:
     row = uow.session.execute(sa.select(p).where(
         p.c.id == _project_id_or_404(project_id))).first()
     if row is None:
-        raise NotFound(f"No project {project_id}.", f"项目 {project_id} 不存在。")
+        raise NotFound.of("dispatch.project-not-found", project_id=project_id)
     return _project_view(row, _project_cases(uow, [row.id])[row.id])
 
 
 def list_projects(uow, query: dict) -> dict:
-    q = validated(schemas.ProjectQuery(), query, "project query", "项目查询")
+    q = validated(schemas.ProjectQuery(), query, "project-query")
     p = models.livelihood_projects
     stmt = sa.select(p).order_by(p.c.seq)
     if q.get("status"):
@@ -104,12 +105,12 @@ def list_projects(uow, query: dict) -> dict:
 
 def update_project(uow, actor: dict, project_id: str, payload: dict) -> dict:
     require_operator(actor)
-    request = validated(schemas.ProjectUpdate(), payload, "project update", "项目更新")
+    request = validated(schemas.ProjectUpdate(), payload, "project-update")
     p = models.livelihood_projects
     row = uow.session.execute(sa.select(p).where(p.c.id == _project_id_or_404(project_id))
                               .with_for_update()).first()
     if row is None:
-        raise NotFound(f"No project {project_id}.", f"项目 {project_id} 不存在。")
+        raise NotFound.of("dispatch.project-not-found", project_id=project_id)
     domain.check_project_move(row.status, request["status"])
     uow.session.execute(sa.update(p).where(p.c.id == row.id).values(
         status=request["status"], updated_at=datetime.now(UTC)))

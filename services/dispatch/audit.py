@@ -6,6 +6,7 @@ from datetime import UTC
 
 import sqlalchemy as sa
 
+from minqing_kernel import messages
 from minqing_kernel.errors import NotFound
 from minqing_kernel.media import linked
 from minqing_kernel.reference import TimedReference
@@ -21,8 +22,11 @@ def timeline(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
     shown = schemas.TrailEntryView(many=True).dump(entries)
     visible = set(domain.visible_reporters(actor, row.reporter_ids))
     comments = domain.may_read_rating_comment(actor, row.reporter_ids)
+    units = reference.fresh(uow.session).units
+    staff = bool(set(actor["roles"]) & domain.STAFF_VIEWERS)
     for entry in shown:
         entry["attachments"] = linked(entry["attachments"] or [], "cases", row.id)
+        named(entry, units, staff)
         # A reporter's rating is in the trail under her id, with her comment as its note:
         # both hidden as in the case view (the stored entry stays whole: it is hashed).
         if entry["actor_role"] == domain.REPORTER:
@@ -32,6 +36,20 @@ def timeline(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
         if entry["action"] in domain.REPORTER_ACTIONS and not comments:
             entry["note"] = None
     return {"case_id": row.id, "status": row.status, "entries": shown}
+
+
+def named(entry: dict, units: dict, staff: bool) -> None:
+    """Who did a step as people read it: the unit's public name and the role in Chinese
+    (石板桥社区 · 处置人员). A resident sees only that: no staff id, no staff name (a
+    reporter's own id stays, for her to know her own steps)."""
+    unit = units.get(entry["unit_id"]) if entry.get("unit_id") else None
+    entry["unit_name"] = unit.name_zh if unit is not None else None
+    entry["actor_role_name"] = messages.name("role", entry["actor_role"])
+    entry["actor_shown_as"] = " · ".join(
+        n for n in (entry["unit_name"] if entry["actor_role"] == "handler" else None,
+                    entry["actor_role_name"]) if n)
+    if not staff and entry["actor_role"] != domain.REPORTER:
+        entry["actor_id"] = None
 
 
 def verify_chain(uow, case_id: str) -> dict:
@@ -60,7 +78,7 @@ def verify_case_trail(uow, case_id: str) -> dict:
                                          models.cases.c.trail_length).where(
         models.cases.c.id == case_id_or_404(case_id))).first()
     if case is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+        raise NotFound.of("dispatch.case-not-found", case_id=case_id)
     result = verify_chain(uow, case.id)
     if not result["valid"]:
         return {**result, "reason": "chain"}

@@ -197,14 +197,13 @@ class Case:
                action: str) -> dict:
         unit_id = given.unit_id or self.state["suggested_unit_id"]
         if unit_id not in self.units:
-            raise Invalid(f"No unit {unit_id!r} to assign to.", f"派单对象 {unit_id!r} 不存在。",
-                          errors=[{"field": "unit_id", "message": "unknown unit"}],
-                          code="unknown-unit")
+            raise Invalid.of("dispatch.unknown-unit", unit_id=unit_id,
+                             errors=[{"field": "unit_id", "message": "unknown unit"}],
+                             code="unknown-unit")
         if action == "transfer" and unit_id == self.state["unit_id"]:
-            raise Invalid("A transfer goes to another unit than the one holding the case.",
-                          "内部流转须转给其他单位。",
-                          errors=[{"field": "unit_id", "message": "same unit"}],
-                          code="same-unit")
+            raise Invalid.of("dispatch.same-unit",
+                             errors=[{"field": "unit_id", "message": "same unit"}],
+                             code="same-unit")
         # SLA: the accept clock starts on assign and on transfer (the new unit's clock).
         changes.update(unit_id=unit_id, accept_due_at=self.due(sla.ACCEPT),
                        resolve_due_at=None)
@@ -259,16 +258,14 @@ class Case:
 
     def _claim_wish(self, actor, now, given, changes) -> dict:
         if self.state["wish_claimed_by"] is not None:
-            raise Conflict("Another volunteer has claimed this wish already.",
-                           "该微心愿已被其他志愿者认领。", code="wish-claimed")
+            raise Conflict.of("dispatch.wish-claimed", code="wish-claimed")
         changes.update(wish_claimed_by=actor["id"], wish_claimed_at=now)
         return {}
 
     def _fulfil_wish(self, actor, now, given, changes) -> dict:
         extra = self._answer(actor, now, given, changes)
         if self.state["wish_claimed_by"] != actor["id"]:
-            raise Forbidden("Only the volunteer who claimed this wish can fulfil it.",
-                            "只有认领该微心愿的志愿者可以完成它。", code="not-your-wish")
+            raise Forbidden.of("dispatch.not-your-wish", code="not-your-wish")
         return extra
 
 

@@ -24,6 +24,10 @@ def case_view(actor: dict, case) -> dict:
     if not domain.may_read_rating_comment(actor, view["reporter_ids"]):
         view["feedback"] = None
     view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
+    # A resident reads who handles her case by unit and role, never a person's id: the
+    # volunteer who took up her wish is shown to staff and to that volunteer only.
+    if not set(actor["roles"]) & domain.STAFF_VIEWERS and view["wish_claimed_by"] != actor["id"]:
+        view["wish_claimed_by"] = None
     return view
 
 
@@ -31,10 +35,10 @@ def visible_case(uow, reference: TimedReference, actor: dict, case_id: str):
     row = uow.session.execute(sa.select(models.cases).where(
         models.cases.c.id == case_id_or_404(case_id))).first()
     if row is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+        raise NotFound.of("dispatch.case-not-found", case_id=case_id)
     if not domain.can_view(actor, row.unit_id, row.reporter_ids, row.community_id,
                            reference.fresh(uow.session).led_by(actor)):
-        raise Forbidden("This case is not yours to see.", "您无权查看该案卷。")
+        raise Forbidden.of("dispatch.case-not-visible")
     return row
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, Invalid
 
 SCREENING, ASSIGNED, ACCEPTED, RESOLVED = "screening", "assigned", "accepted", "resolved"
@@ -102,6 +103,8 @@ VOLUNTEERS = {"patroller"}
 # Who sees every case: the command center and the discipline office (纪工委, read-only:
 # it has no action). Leaders see the cases of the units they lead (can_view).
 SEE_ALL = {"operator", "admin", "discipline"}
+# Who may see which member of staff did a step (ids); a resident sees a unit and a role.
+STAFF_VIEWERS = SEE_ALL | {"handler", "leader"}
 # Who may know who reported: the command center (it calls reporters back) and oversight.
 # Not a unit's leader: 社区书记 and grid leaders live among the people a report is about,
 # and following a case up needs the problem, not the name (ARCHITECTURE.md).
@@ -111,23 +114,10 @@ REPEATED_RETURNS = 2  # from the second return on, the operator is asked to deci
 PARTNERS = {"ping_an_365": "ext-pingan365"}  # partner -> its unit in the reference data
 SATISFIED_FROM = 3  # a rating of 3 stars or more out of 5 is satisfied
 
-STATUS_ZH = {SCREENING: "待筛选", ASSIGNED: "已派单", ACCEPTED: "处理中", RESOLVED: "已办结",
-             CLOSED: "已结案", REJECTED: "不予受理", REOPENED: "重新办理", MERGED: "已合并",
-             RETURNED: "已退单", ESCALATED_EXTERNAL: "外部联动中",
-             ESCALATED_LEADERSHIP: "提交班子会", WISH: "微心愿认领中"}
-ACTION_ZH = {"open": "立案", "assign": "派单", "reject": "不予受理", "close_directly": "直接结案",
-             "accept": "接单", "resolve": "办结", "rate_satisfied": "满意评价",
-             "rate_unsatisfied": "不满意评价", "set_priority": "设置优先级",
-             "merge": "合并重复案卷", "absorb_duplicate": "并入重复爆料", "transfer": "内部流转",
-             "return": "退单", "escalate_external": "外部联动",
-             "escalate_leadership": "提交班子会", "publish_wish": "发布微心愿",
-             "decide_project": "班子会决定：列入民生实事项目",
-             "decide_no_project": "班子会决定：答复", "claim_wish": "认领微心愿",
-             "fulfil_wish": "完成微心愿", "external_accepted": "外部平台已受理",
-             "external_progress": "外部平台处理进展", "external_resolved": "外部平台已办结",
-             "external_rejected": "外部平台退回",
-             "close_unanswered": "逾期未评价结案", "callback_unsatisfied": "回访不满意",
-             "extend_deadline": "延长时限"}
+# What people read: each status and action by its Chinese name (contracts/messages.yaml).
+STATUS_ZH = {s: messages.name("status", s) for s in STATUSES}
+ACTION_ZH = {a: messages.name("action", a) for a in ALL_ACTIONS | {"open", "set_priority",
+                                                                  "extend_deadline"}}
 
 
 def next_status(status: str, action: str) -> str:
@@ -135,12 +125,11 @@ def next_status(status: str, action: str) -> str:
         return TRANSITIONS[(status, action)]
     except KeyError:
         allowed = sorted(a for (s, a) in TRANSITIONS if s == status)
-        raise Conflict(
-            f"A case that is {status} cannot be '{action}'ed; allowed now: "
-            f"{', '.join(allowed) or 'nothing'}.",
-            f"案卷当前状态为「{STATUS_ZH[status]}」，不能执行「{ACTION_ZH.get(action, action)}」；"
-            f"当前可执行：{'、'.join(ACTION_ZH[a] for a in allowed) or '无'}。",
-            code="action-not-allowed") from None
+        raise Conflict.of("dispatch.action-not-allowed", status=status, action=action,
+                          allowed=", ".join(allowed) or "nothing", status_zh=STATUS_ZH[status],
+                          action_zh=ACTION_ZH.get(action, action),
+                          allowed_zh=messages.names_zh("action", allowed)
+                          or messages.zh("list.nothing"), code="action-not-allowed") from None
 
 
 # Events announce a new state: one type per status (assigned is also what a transfer
@@ -171,8 +160,8 @@ def actor_role(actor: dict, action: str) -> str:
         return "reporter"  # whether they reported this case is checked in authorize()
     if action in CALLBACK_ACTIONS and roles & OPERATORS:
         return sorted(roles & OPERATORS)[0]
-    raise Forbidden(f"Your roles ({', '.join(sorted(roles))}) cannot '{action}' a case.",
-                    f"您的角色无权对案卷执行「{ACTION_ZH.get(action, action)}」。")
+    raise Forbidden.of("dispatch.role-cannot-act", roles=", ".join(sorted(roles)),
+                       action=action, action_zh=ACTION_ZH.get(action, action))
 
 
 # A phone caller has no account and no app: the operator who calls them back records the
@@ -187,10 +176,7 @@ def records_rating_for_caller(actor: dict, channel: str | None) -> bool:
 
 
 def not_your_case() -> Forbidden:
-    return Forbidden("Only the person who reported this can rate it (an operator may "
-                     "record a phone caller's rating).",
-                     "只有爆料人可以评价该案卷（电话来电人的评价由话务员代为记录）。",
-                     code="not-your-case")
+    return Forbidden.of("dispatch.not-your-case", code="not-your-case")
 
 
 def rater_role(actor: dict, reporter_ids: list[str], channel: str | None) -> str:
@@ -206,8 +192,7 @@ def authorize(actor: dict, action: str, unit_id: str | None, reporter_ids: list[
               channel: str | None = None) -> str:
     role = actor_role(actor, action)
     if role == "handler" and (unit_id is None or actor.get("unit_id") != unit_id):
-        raise Forbidden("This case is assigned to another unit.", "该案卷已派给其他单位。",
-                        code="not-your-unit")
+        raise Forbidden.of("dispatch.not-your-unit", code="not-your-unit")
     if role == "reporter":
         return rater_role(actor, reporter_ids, channel)
     return role
@@ -262,36 +247,31 @@ def visible_reporters(actor: dict, reporter_ids: list[str]) -> list[str]:
 NOTE_REQUIRED = {"reject", "close_directly", "return", "transfer", "escalate_leadership"}
 
 
-def _required(field: str, en: str, zh: str, code: str) -> Invalid:
-    return Invalid(en, zh, errors=[{"field": field, "message": "required"}], code=code)
+def _required(field: str, code: str, **params) -> Invalid:
+    return Invalid.of(f"dispatch.{code}", errors=[{"field": field, "message": "required"}],
+                      code=code, **params)
 
 
 def check_action_input(action: str, note: str | None, result: str | None,
                        **fields) -> None:
     """What an action needs besides its name; Invalid (422) before anything changes."""
     if action in NOTE_REQUIRED and not (note or "").strip():
-        raise _required("note", f"'{action}' needs a note saying why.",
-                        f"「{ACTION_ZH[action]}」需要填写说明或理由。", code="note-required")
+        raise _required("note", code="note-required", action=action, action_zh=ACTION_ZH[action])
     if action == "resolve" and not (result or "").strip():
-        raise _required("result", "'resolve' needs the result: what was done.",
-                        "「办结」需要填写办理结果。", code="result-required")
+        raise _required("result", code="result-required")
     # (each code spelled out: the contract test finds the codes the code raises)
     if action == "set_priority" and not fields.get("priority"):
-        raise _required("priority", "'set_priority' needs 'priority'.",
-                        "「设置优先级」需要填写 priority。", code="priority-required")
+        raise _required("priority", code="priority-required")
     if action == "merge" and not fields.get("target_case_id"):
-        raise _required("target_case_id", "'merge' needs 'target_case_id', the case to merge "
-                        "into.", "「合并重复案卷」需要填写要并入的案卷 target_case_id。",
-                        code="target-case-id-required")
+        raise _required("target_case_id", code="target-case-id-required")
     if action == "transfer" and not fields.get("unit_id"):
-        raise _required("unit_id", "'transfer' needs 'unit_id', the unit to transfer to.",
-                        "「内部流转」需要填写接收单位 unit_id。", code="unit-id-required")
+        raise _required("unit_id", code="unit-id-required")
     partner = fields.get("partner")
     if action == "escalate_external" and partner is not None and partner not in PARTNERS:
-        raise Invalid(f"No partner {partner!r}; known: {', '.join(sorted(PARTNERS))}.",
-                      f"外部联动平台 {partner!r} 不存在。",
-                      errors=[{"field": "partner", "message": "unknown partner"}],
-                      code="unknown-partner")
+        raise Invalid.of("dispatch.unknown-partner", partner=partner,
+                         known=", ".join(sorted(PARTNERS)),
+                         errors=[{"field": "partner", "message": "unknown partner"}],
+                         code="unknown-partner")
 
 
 def rating_action(rating: int) -> str:
@@ -311,12 +291,8 @@ class Rule:
         return (self.category != "*") * 2 + (self.community != "*")
 
 
-_SPECIFICITY = {
-    3: ("类别和社区都精确匹配", "both the category and the community match exactly"),
-    2: ("类别精确匹配，适用于所有社区", "the category matches exactly, for any community"),
-    1: ("社区精确匹配，适用于所有类别", "the community matches exactly, for any category"),
-    0: ("通用规则", "a catch-all rule"),
-}
+# Why a rule matched, by how specific it is (`routing.specificity-<n>` in the catalogue).
+_SPECIFICITY = {n: messages.say(f"routing.specificity-{n}")[1:] for n in range(4)}
 
 
 @dataclass(frozen=True)
@@ -342,27 +318,28 @@ class Router:
 
     def suggest(self, category: str, lat: float, lon: float) -> Suggestion:
         community = self.community_at(lat, lon)
-        where_zh = f"位置在 {community} 内" if community else "位置不在任何社区内"
-        where_en = f"the place lies in {community}" if community else \
-            "the place lies in no community"
+        _, where_en, where_zh = (messages.say("routing.in-community", community=community)
+                                 if community else messages.say("routing.in-no-community"))
         for rule in self._rules:
             if rule.category in ("*", category) and rule.community in ("*", community):
-                why_zh, why_en = _SPECIFICITY[rule.specificity()]
+                why_en, why_zh = _SPECIFICITY[rule.specificity()]
+                said = messages.say("routing.rule-matched", category=rule.category,
+                                    community=rule.community, unit_id=rule.unit_id,
+                                    why_en=why_en, why_zh=why_zh, where_en=where_en,
+                                    where_zh=where_zh, reason_en=rule.reason_en,
+                                    reason_zh=rule.reason_zh)
                 explained = {
                     "id": rule.id, "category": rule.category, "community": rule.community,
-                    "unit_id": rule.unit_id,
-                    "why_zh": f"规则「{rule.category} × {rule.community} → {rule.unit_id}」"
-                              f"命中：{why_zh}；{where_zh}。{rule.reason_zh}",
-                    "why_en": f"Rule '{rule.category} x {rule.community} -> {rule.unit_id}' "
-                              f"matched: {why_en}; {where_en}. {rule.reason_en}",
+                    "unit_id": rule.unit_id, "why_zh": said.zh, "why_en": said.en,
                 }
                 return Suggestion(community, rule.unit_id, rule.reason_zh, rule.reason_en,
                                   explained)
-        return Suggestion(community, None, "没有匹配的派单规则，请人工派单",
-                          "No routing rule matches; the operator chooses the unit",
+        no_rule = messages.say("routing.no-rule")
+        why = messages.say("routing.no-rule-for-category", category=category,
+                           category_zh=category, where_en=where_en, where_zh=where_zh)
+        return Suggestion(community, None, no_rule.zh, no_rule.en,
                           {"id": None, "category": None, "community": None, "unit_id": None,
-                           "why_zh": f"没有规则匹配类别 {category}；{where_zh}。",
-                           "why_en": f"No rule matches category {category}; {where_en}."})
+                           "why_zh": why.zh, "why_en": why.en})
 
 
 def chain_hash(prev_hash: str, entry: dict) -> str:
@@ -379,17 +356,17 @@ GENESIS = "0" * 64
 PROJECT_STATUSES = ("planned", "in_progress", "completed", "cancelled")
 PROJECT_TRANSITIONS = {("planned", "in_progress"), ("planned", "cancelled"),
                        ("in_progress", "completed"), ("in_progress", "cancelled")}
-PROJECT_STATUS_ZH = {"planned": "已立项", "in_progress": "实施中", "completed": "已完成",
-                     "cancelled": "已取消"}
+PROJECT_STATUS_ZH = {s: messages.name("project-status", s)
+                     for s in ("planned", "in_progress", "completed", "cancelled")}
 
 
 def check_project_move(current: str, new: str) -> None:
     if (current, new) not in PROJECT_TRANSITIONS:
         allowed = sorted(n for c, n in PROJECT_TRANSITIONS if c == current)
-        raise Conflict(f"A project that is {current} cannot become {new}; allowed now: "
-                       f"{', '.join(allowed) or 'nothing'}.",
-                       f"项目当前为「{PROJECT_STATUS_ZH[current]}」，不能改为"
-                       f"「{PROJECT_STATUS_ZH[new]}」。", code="project-status-not-allowed")
+        raise Conflict.of("dispatch.project-status-not-allowed", current=current, new=new,
+                          allowed=", ".join(allowed) or "nothing",
+                          current_zh=PROJECT_STATUS_ZH[current], new_zh=PROJECT_STATUS_ZH[new],
+                          code="project-status-not-allowed")
 
 
 # Duplicate candidates: same category, still open, opened within DUPLICATE_DAYS of the

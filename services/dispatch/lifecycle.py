@@ -81,15 +81,14 @@ def take_action(uow, reference: TimedReference, settings: SupervisionSettings, a
 
 def require_operator(actor: dict) -> None:
     if not set(actor["roles"]) & domain.OPERATORS:
-        raise Forbidden("Only the command center may do this.", "只有指挥中心可以执行此操作。",
-                        code="role-required")
+        raise Forbidden.of("dispatch.command-center-only", code="role-required")
 
 
 def give_feedback(uow, reference: TimedReference, settings: SupervisionSettings,
                   actor: dict, case_id: str, payload: dict) -> dict:
     """The reporter's rating: satisfied closes the case, unsatisfied reopens it. A phone
     caller's is recorded by an operator (domain.rater_role), on the trail as theirs."""
-    request = validated(schemas.FeedbackRequest(), payload, "feedback", "评价")
+    request = validated(schemas.FeedbackRequest(), payload, "feedback")
     state = CaseRepository(uow).lock(case_id)
     role = domain.rater_role(actor, state["reporter_ids"], state["channel"])
     state = take_action(uow, reference, settings, actor, state,

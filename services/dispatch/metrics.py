@@ -4,7 +4,7 @@ CASE_TRANSITIONS = Counter("minqing_case_transitions_total",
                            "Case lifecycle transitions, by action and new status",
                            ["action", "status"])
 REPEATED_RETURNS = Counter("minqing_case_repeated_returns_total",
-                           "Cases sent back (退单) a second time or more: the operator decides")
+                           "Cases sent back a second time or more: the operator decides")
 EXTERNAL_EVENTS_IGNORED = Counter("minqing_external_events_ignored_total",
                                   "Partner events that no longer fit their case (unknown case "
                                   "or not waiting on the partner), by event type", ["type"])
@@ -24,7 +24,7 @@ SLA_SCAN_FAILURES = Counter("minqing_sla_scan_failures_total",
 CASES_CLOSED_UNANSWERED = Counter("minqing_cases_closed_unanswered_total",
                                   "Resolved cases closed because nobody rated them in time")
 CALLBACKS = Counter("minqing_callbacks_total",
-                    "Callbacks (回访) queued and recorded, by outcome", ["outcome"])
+                    "Callbacks queued and recorded, by outcome", ["outcome"])
 
 # What identity tells dispatch (units.py, erasure.py).
 UNIT_COPIES = Counter("minqing_unit_copies_total",

@@ -48,7 +48,7 @@ def _status_notes(case, notes: list) -> str | None:
 def statuses(uow, query: dict) -> dict[str, dict]:
     """report id -> its case's Open311 state, for the reports that have a case yet (one
     just submitted may not: the gateway shows it open, as it was submitted)."""
-    q = validated(Open311StatusQuery(), query, "Open311 status query", "Open311 状态查询")
+    q = validated(Open311StatusQuery(), query, "open311-status-query")
     report_ids = [str(r) for r in q["report_ids"]]
     if not report_ids:
         return {}
@@ -85,7 +85,7 @@ def updates(uow, query: dict) -> list[dict]:
     """One update per trail entry of each report's case, in [start, end], oldest first
     (a partner polls with start = the last updated_datetime it saw). Entries that
     happened before the report joined its case are its case's history, shown too."""
-    q = validated(Open311UpdatesQuery(), query, "Open311 updates query", "Open311 更新查询")
+    q = validated(Open311UpdatesQuery(), query, "open311-updates-query")
     cr, t = models.case_reports, models.case_trail
     stmt = (sa.select(cr.c.report_id, t.c.case_id, t.c.seq, t.c.at, t.c.action,
                       t.c.to_status, t.c.note, t.c.actor_role)

@@ -16,7 +16,7 @@ from services.dispatch.case import Change
 
 
 def case_id_or_404(case_id) -> str:
-    return uuid_or_404(case_id, "case", "案卷")
+    return uuid_or_404(case_id, "case")
 
 
 class CaseRepository:
@@ -28,7 +28,7 @@ class CaseRepository:
         row = self.uow.session.execute(sa.select(models.cases).where(
             models.cases.c.id == case_id_or_404(case_id)).with_for_update()).mappings().first()
         if row is None:
-            raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+            raise NotFound.of("dispatch.case-not-found", case_id=case_id)
         return dict(row)
 
     def lock_pair(self, first_id, second_id) -> tuple[dict, dict]:

@@ -60,8 +60,7 @@ def Reference() -> CachedReference:  # noqa: N802 (reads like the provider it re
 
 def require_admin(actor: dict) -> None:
     if "admin" not in actor["roles"]:
-        raise Forbidden("Only an admin may change routing rules.", "只有管理员可以修改派单规则。",
-                        code="role-required")
+        raise Forbidden.of("dispatch.admin-required", code="role-required")
 
 
 def _rule_view(row) -> dict:
@@ -84,16 +83,13 @@ def _check_rule(ref: ReferenceData, rule: dict) -> None:
     if rule["community"] != "*" and rule["community"] not in ref.communities:
         errors.append({"field": "community", "message": "unknown community"})
     if errors:
-        raise Invalid("The rule names something that does not exist: "
-                      + ", ".join(f"{e['field']} ({e['message']})" for e in errors) + ".",
-                      "派单规则引用了不存在的单位、类别或社区。", errors=errors,
-                      code="invalid-rule")
+        raise Invalid.of("routing.bad-rule", errors=errors, code="invalid-rule")
 
 
 def put_rule(uow, reference: TimedReference, actor: dict, payload: dict) -> dict:
     """Create or replace the rule for a category x community (its natural key)."""
     require_admin(actor)
-    rule = validated(schemas.RuleRequest(), payload, "routing rule", "派单规则")
+    rule = validated(schemas.RuleRequest(), payload, "routing-rule")
     _check_rule(reference.fresh(uow.session), rule)
     r = models.routing_rules
     stmt = pg.insert(r).values(**rule)
@@ -113,7 +109,7 @@ def delete_rule(uow, reference: TimedReference, actor: dict, rule_id: str) -> di
         row = uow.session.execute(sa.delete(r).where(r.c.id == int(rule_id))
                                   .returning(r)).first()
     if row is None:
-        raise NotFound(f"No routing rule {rule_id}.", f"派单规则 {rule_id} 不存在。")
+        raise NotFound.of("dispatch.rule-not-found", rule_id=rule_id)
     _rules_changed(reference, actor, "delete", _rule_view(row))
     return _rule_view(row)
 

@@ -4,6 +4,7 @@ from datetime import UTC
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from minqing_kernel.media import linked
+from minqing_kernel.reference import category_name, unit_name
 from minqing_kernel.schemas import Text
 from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
@@ -113,6 +114,10 @@ class CaseView(Schema):
     status_zh = fields.Function(lambda c: STATUS_ZH[c.status])
     priority = fields.String()
     category = fields.String()
+    # What people read: the category, the unit and the community by their Chinese names.
+    category_name = fields.Function(lambda c: category_name(c.category)[0])
+    unit_name = fields.Function(lambda c: unit_name(c.unit_id))
+    community_name = fields.Function(lambda c: unit_name(c.community_id))
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})
@@ -158,6 +163,10 @@ class WishView(Schema):
     id = fields.String()
     status = fields.String()
     category = fields.String()
+    # What people read: the category, the unit and the community by their Chinese names.
+    category_name = fields.Function(lambda c: category_name(c.category)[0])
+    unit_name = fields.Function(lambda c: unit_name(c.unit_id))
+    community_name = fields.Function(lambda c: unit_name(c.community_id))
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})

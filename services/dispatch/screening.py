@@ -23,17 +23,15 @@ def merge(uow, reference: TimedReference, settings: SupervisionSettings, actor: 
     and the reporter sees its progress (and rates it) like its first reporter."""
     target_id = uuid_or_none(target_id)
     if target_id is None or target_id == case_id_or_404(case_id):
-        raise Invalid("Merge into another existing case (target_case_id).",
-                      "请指定要并入的另一个案卷（target_case_id）。",
-                      errors=[{"field": "target_case_id", "message": "not another case"}],
-                      code="bad-merge-target")
+        raise Invalid.of("dispatch.bad-merge-target",
+                         errors=[{"field": "target_case_id", "message": "not another case"}],
+                         code="bad-merge-target")
     case, target = CaseRepository(uow).lock_pair(case_id, target_id)
     if target["category"] != case["category"]:
-        raise Invalid(f"A duplicate merges into a case of the same category "
-                      f"({case['category']}, not {target['category']}).",
-                      "只能并入同一类别的案卷。",
-                      errors=[{"field": "target_case_id", "message": "other category"}],
-                      code="category-mismatch")
+        raise Invalid.of("dispatch.category-mismatch", category=case['category'],
+                         category2=target['category'],
+                         errors=[{"field": "target_case_id", "message": "other category"}],
+                         code="category-mismatch")
     # The target first: if it is finished, the table refuses and nothing changes.
     target = take_action(uow, reference, settings, actor, target, "absorb_duplicate",
                          ActionInput(
@@ -55,12 +53,12 @@ def duplicate_candidates(uow, actor: dict, case_id: str, query: dict) -> dict:
     """Open cases of the same category near this one in space and time, nearest first
     (PostGIS: ST_DWithin on the GiST-indexed geography point)."""
     require_operator(actor)
-    q = validated(schemas.DuplicateQuery(), query, "duplicate search", "重复案卷查询")
+    q = validated(schemas.DuplicateQuery(), query, "duplicate-search")
     c = models.cases
     source = uow.session.execute(sa.select(c.c.id, c.c.category, c.c.opened_at, c.c.geog)
                                  .where(c.c.id == case_id_or_404(case_id))).first()
     if source is None:
-        raise NotFound(f"No case {case_id}.", f"案卷 {case_id} 不存在。")
+        raise NotFound.of("dispatch.case-not-found", case_id=case_id)
     window = timedelta(days=q["days"])
     distance = sa.func.ST_Distance(c.c.geog, source.geog).label("distance_m")
     rows = uow.session.execute(

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from minqing_kernel import messages
+
 ACCEPT, RESOLVE = "accept", "resolve"
 KINDS = (ACCEPT, RESOLVE)
 YELLOW, RED, REMINDER = "yellow", "red", "reminder"
@@ -36,8 +38,8 @@ DEFAULT_YELLOW_AT = 0.75
 DEFAULT_REMINDERS = (0.5, 1.0, 2.0)
 MAX_EXTENSION_HOURS = 24 * 30
 
-KIND_ZH = {ACCEPT: "接单", RESOLVE: "办结"}
-LEVEL_ZH = {YELLOW: "黄线提醒", RED: "红线示警", REMINDER: "超时催办"}
+KIND_ZH = {k: messages.name("sla-kind", k) for k in (ACCEPT, RESOLVE)}
+LEVEL_ZH = {v: messages.name("sla-level", v) for v in (YELLOW, RED, REMINDER)}
 
 
 @dataclass(frozen=True)
@@ -135,21 +137,16 @@ def parse_reminders(text: str | None) -> tuple[float, ...]:
 
 
 def warning_message(level: str, kind: str, due_at: datetime, case_id: str,
-                    category: str) -> tuple[str, str]:
-    """(zh, en) text of a warning, for the inbox and the event."""
-    short = case_id[:8]
-    due = due_at.strftime("%Y-%m-%d %H:%M UTC")
-    if level == YELLOW:
-        return (f"【黄线提醒】案卷 {short}（{category}）{KIND_ZH[kind]}时限将于 {due} 到期，"
-                "请尽快处理。",
-                f"Yellow line: case {short} ({category}) must be {kind}ed by {due}.")
-    if level == RED:
-        return (f"【红线示警】案卷 {short}（{category}）已超过{KIND_ZH[kind]}时限（{due}），"
-                "请立即处理。",
-                f"Red line: case {short} ({category}) passed its {kind} deadline ({due}).")
-    return (f"【超时催办】案卷 {short}（{category}）{KIND_ZH[kind]}已超时（时限 {due}），"
-            "仍未处理。",
-            f"Reminder: case {short} ({category}) is still not {kind}ed; it was due {due}.")
+                    category: tuple[str, str]) -> tuple[str, str]:
+    """(zh, en) text of a warning, for the inbox and the event: the category by its
+    name (`category` is (zh, en)), the deadline in Beijing time, as people in Hangzhou
+    read them (`sla.warning.*` in the catalogue)."""
+    said = messages.say(f"sla.warning.{level}", case=case_id[:8], kind=kind,
+                        kind_zh=KIND_ZH[kind], category_zh=category[0],
+                        category_en=category[1], due_zh=messages.beijing(due_at),
+                        due_en=messages.en("time.beijing-en",
+                                           time=messages.beijing(due_at, with_zone=False)))
+    return said.zh, said.en
 
 
 def in_callback_sample(case_id: str, rate: float) -> bool:
@@ -225,10 +222,18 @@ def report_figures(assignments: Iterable[Assignment], warnings: dict[tuple[str, 
     return rows
 
 
-def report_csv(rows: list[dict]) -> str:
+# The CSV is read by people in a spreadsheet: each unit by its name too, and the period in
+# Beijing time (the JSON keeps UTC, RFC 3339, for programs).
+CSV_FIELDS = ("unit_id", "unit_name", "period_from", "period_to", *REPORT_FIELDS[1:])
+
+
+def report_csv(rows: list[dict], start: datetime, to: datetime,
+               unit_names: dict[str, str] | None = None) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
+    period = {"period_from": messages.beijing(start), "period_to": messages.beijing(to)}
     for row in rows:
-        writer.writerow({k: "" if row[k] is None else row[k] for k in REPORT_FIELDS})
+        writer.writerow({**{k: "" if row[k] is None else row[k] for k in REPORT_FIELDS},
+                         "unit_name": (unit_names or {}).get(row["unit_id"], ""), **period})
     return out.getvalue()

@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from minqing_kernel import messages
 from minqing_kernel.errors import BadRequest, Conflict, Forbidden, NotFound, validated
 from minqing_kernel.ids import uuid_or_404
 from minqing_kernel.pagination import paged
-from minqing_kernel.reference import TimedReference
+from minqing_kernel.reference import TimedReference, category_name
 from services.dispatch import domain, models, schemas, sla
 from services.dispatch.case import SYSTEM, ActionInput, Case
 from services.dispatch.clocks import SupervisionSettings, clock_of
@@ -79,7 +80,7 @@ def _send_warning(uow, clock_row, rung: sla.Rung, now: datetime) -> bool:
     if inserted is None:
         return False  # another instance sent it first
     zh, en = sla.warning_message(rung.level, clock_row.kind, clock_row.due_at,
-                                 clock_row.case_id, clock_row.category)
+                                 clock_row.case_id, category_name(clock_row.category))
     # Nobody of ours works in a partner's unit (平安365): the command center chases it.
     recipients = [("role", "operator") if clock_row.unit_kind == "external"
                   else ("unit", clock_row.unit_id)]
@@ -139,7 +140,8 @@ def close_unanswered(uow, reference: TimedReference, settings: SupervisionSettin
         .with_for_update(skip_locked=True)).mappings().all()
     closed = []
     wait = f"{settings.satisfaction_wait_h:g}"
-    note = f"未在 {wait} 小时内评价，按未回复结案 / not rated within {wait} h"
+    said = messages.say("sla.closed-unanswered", hours=wait)
+    note = f"{said.zh} / {said.en}"
     for case in cases:
         take_action(uow, reference, settings, SYSTEM, dict(case), "close_unanswered",
                     ActionInput(note=note))
@@ -150,7 +152,7 @@ def close_unanswered(uow, reference: TimedReference, settings: SupervisionSettin
 
 
 def list_callbacks(uow, actor: dict, query: dict) -> dict:
-    q = validated(schemas.CallbackQuery(), query, "callback query", "回访查询")
+    q = validated(schemas.CallbackQuery(), query, "callback-query")
     cb, cs = models.callbacks, models.cases
     stmt = (sa.select(cb, cs.c.category, cs.c.unit_id, cs.c.rating, cs.c.reporter_ids,
                       cs.c.channel, cs.c.status.label("case_status"))
@@ -163,22 +165,21 @@ def record_callback(uow, reference: TimedReference, settings: SupervisionSetting
                     actor: dict, callback_id: str, payload: dict) -> dict:
     """Staff phoned the reporter: satisfied → noted on the trail; unsatisfied → the case
     reopens with the reason."""
-    request = validated(schemas.CallbackRecord(), payload, "callback", "回访记录")
+    request = validated(schemas.CallbackRecord(), payload, "callback")
     cb = models.callbacks
     row = uow.session.execute(sa.select(cb).where(
-        cb.c.id == uuid_or_404(callback_id, "callback", "回访")).with_for_update()).first()
+        cb.c.id == uuid_or_404(callback_id, "callback-item")).with_for_update()).first()
     if row is None:
-        raise NotFound(f"No callback {callback_id}.", f"回访 {callback_id} 不存在。")
+        raise NotFound.of("dispatch.callback-not-found", callback_id=callback_id)
     if row.status != "pending":
-        raise Conflict("This callback was recorded already.", "该回访已记录。",
-                       code="callback-recorded")
+        raise Conflict.of("dispatch.callback-recorded", code="callback-recorded")
     now = datetime.now(UTC)
     case = CaseRepository(uow).lock(row.case_id)
     status = "satisfied" if request["satisfied"] else "unsatisfied"
     note = request.get("note")
     if request["satisfied"]:
         CaseRepository(uow).save(Case(case).note_on_trail(
-            actor, "callback_satisfied", note or "回访满意", now))
+            actor, "callback_satisfied", note or messages.zh("sla.callback-satisfied"), now))
     else:
         case = take_action(uow, reference, settings, actor, case, "callback_unsatisfied",
                            ActionInput(note=note))
@@ -193,15 +194,13 @@ def record_callback(uow, reference: TimedReference, settings: SupervisionSetting
 # --- deadline extensions ----------------------------------------------------------------
 
 def request_extension(uow, actor: dict, case_id: str, payload: dict) -> dict:
-    request = validated(schemas.ExtensionRequest(), payload, "extension request", "延期申请")
+    request = validated(schemas.ExtensionRequest(), payload, "extension-request")
     case = CaseRepository(uow).lock(case_id)
     if "handler" not in actor["roles"] or actor.get("unit_id") != case["unit_id"]:
-        raise Forbidden("Only a handler of the unit the case is assigned to can ask.",
-                        "只有承办单位的处置人员可以申请延期。", code="not-your-unit")
+        raise Forbidden.of("dispatch.extension-not-your-unit", code="not-your-unit")
     kind = {domain.ASSIGNED: sla.ACCEPT, domain.ACCEPTED: sla.RESOLVE}.get(case["status"])
     if kind is None or case[f"{kind}_due_at"] is None:
-        raise Conflict("Only a case with a running deadline can have it extended.",
-                       "只有正在计时的案卷可以申请延期。", code="no-running-deadline")
+        raise Conflict.of("dispatch.no-running-deadline", code="no-running-deadline")
     now = datetime.now(UTC)
     ext = {"id": str(uuid.uuid4()), "case_id": case["id"], "kind": kind,
            "hours": request["hours"], "reason": request["reason"],
@@ -210,38 +209,35 @@ def request_extension(uow, actor: dict, case_id: str, payload: dict) -> dict:
                                    .on_conflict_do_nothing().returning(
                                        models.sla_extensions.c.id)).scalar()
     if inserted is None:
-        raise Conflict("An extension is already waiting for a decision on this case.",
-                       "该案卷已有待审批的延期申请。", code="extension-pending")
-    _deliver(uow, [("role", "operator")], "extension_requested", case["id"],
-             f"案卷 {case['id'][:8]} 申请{sla.KIND_ZH[kind]}时限延长 {request['hours']:g} 小时："
-             f"{request['reason']}",
-             f"Case {case['id'][:8]} asks {request['hours']:g} h more to {kind}: "
-             f"{request['reason']}", now)
+        raise Conflict.of("dispatch.extension-pending", code="extension-pending")
+    said = messages.say("sla.extension-requested", case=case["id"][:8], kind=kind,
+                        kind_zh=sla.KIND_ZH[kind], hours=request["hours"],
+                        reason=request["reason"])
+    _deliver(uow, [("role", "operator")], "extension_requested", case["id"], said.zh,
+             said.en, now)
     return _extension_view(ext)
 
 
 def decide_extension(uow, settings: SupervisionSettings, actor: dict, case_id: str,
                      extension_id: str, payload: dict) -> dict:
-    request = validated(schemas.ExtensionDecision(), payload, "extension decision", "延期审批")
+    request = validated(schemas.ExtensionDecision(), payload, "extension-decision")
     e = models.sla_extensions
     case = CaseRepository(uow).lock(case_id)
     ext = uow.session.execute(sa.select(e).where(
-        e.c.id == uuid_or_404(extension_id, "extension", "延期申请"), e.c.case_id == case["id"])
+        e.c.id == uuid_or_404(extension_id, "extension"), e.c.case_id == case["id"])
         .with_for_update()).mappings().first()
     if ext is None:
-        raise NotFound(f"No extension {extension_id} on this case.",
-                       f"该案卷没有延期申请 {extension_id}。")
+        raise NotFound.of("dispatch.extension-not-found",
+                          extension_id=extension_id)
     if ext["status"] != "pending":
-        raise Conflict("This extension was decided already.", "该延期申请已审批。",
-                       code="extension-decided")
+        raise Conflict.of("dispatch.extension-decided", code="extension-decided")
     now = datetime.now(UTC)
     kind, approve = ext["kind"], request["approve"]
     due_col = f"{kind}_due_at"
     still_running = ({domain.ASSIGNED: sla.ACCEPT, domain.ACCEPTED: sla.RESOLVE}
                      .get(case["status"]) == kind and case[due_col] is not None)
     if approve and not still_running:
-        raise Conflict("That deadline is no longer running: the case has moved on.",
-                       "该时限已不在计时，案卷已进入下一环节。", code="no-running-deadline")
+        raise Conflict.of("dispatch.deadline-moved-on", code="no-running-deadline")
     status = "approved" if approve else "refused"
     uow.session.execute(sa.update(e).where(e.c.id == ext["id"]).values(
         status=status, decided_by=actor["id"], decided_at=now, note=request.get("note")))
@@ -259,13 +255,13 @@ def decide_extension(uow, settings: SupervisionSettings, actor: dict, case_id: s
             uow.session.execute(sa.update(c).where(c.c.id == row.id).values(
                 due_at=clock.due_at, next_warning_at=clock.next_at(now)))
         CaseRepository(uow).save(Case(case).note_on_trail(
-            actor, "extend_deadline", f"{sla.KIND_ZH[kind]}时限延长 {ext['hours']:g} 小时至 "
-            f"{new_due.isoformat()}：{ext['reason']}", now))
-    verdict_zh = "已批准" if approve else "未批准"
+            actor, "extend_deadline", messages.zh(
+                "sla.deadline-extended", kind_zh=sla.KIND_ZH[kind], hours=ext["hours"],
+                due=messages.beijing(new_due), reason=ext["reason"]), now))
+    said = messages.say(f"sla.extension-{status}", case=case["id"][:8],
+                        note=request.get("note") or "")
     _deliver(uow, [("unit", case["unit_id"])], f"extension_{status}", case["id"],
-             f"案卷 {case['id'][:8]} 的延期申请{verdict_zh}。{request.get('note') or ''}".strip(),
-             f"The extension for case {case['id'][:8]} was {status}. "
-             f"{request.get('note') or ''}".strip(), now)
+             said.zh.strip(), said.en.strip(), now)
     return _extension_view({**ext, "status": status, "decided_by": actor["id"],
                             "decided_at": now, "note": request.get("note"),
                             "due_at": case[due_col]})
@@ -289,7 +285,7 @@ def _mine(actor: dict):
 
 def list_inbox(uow, actor: dict, query: dict) -> dict:
     """Newest first. A unit's items are shared by its handlers (one read flag for all)."""
-    q = validated(schemas.InboxQuery(), query, "inbox query", "消息查询")
+    q = validated(schemas.InboxQuery(), query, "inbox-query")
     i = models.inbox_items
     stmt = sa.select(i).where(_mine(actor)).order_by(i.c.seq.desc())
     if q.get("unread"):
@@ -303,18 +299,18 @@ def list_inbox(uow, actor: dict, query: dict) -> dict:
 def mark_read(uow, actor: dict, item_id: str) -> dict:
     i = models.inbox_items
     row = uow.session.execute(sa.update(i).where(
-        i.c.id == uuid_or_404(item_id, "inbox item", "消息"), _mine(actor))
+        i.c.id == uuid_or_404(item_id, "inbox-item"), _mine(actor))
         .values(read_at=sa.func.coalesce(i.c.read_at, sa.func.now()))
         .returning(*i.c)).first()
     if row is None:
-        raise NotFound(f"No inbox item {item_id} of yours.", f"没有您的消息 {item_id}。")
+        raise NotFound.of("dispatch.inbox-item-not-found", item_id=item_id)
     return schemas.InboxItemView().dump(row)
 
 
 # --- SLA policies ------------------------------------------------------------------------
 
 def list_policies(uow, query: dict) -> dict:
-    q = validated(schemas.PolicyQuery(), query, "policy query", "时限查询")
+    q = validated(schemas.PolicyQuery(), query, "policy-query")
     p = models.sla_policies
     stmt = sa.select(p).order_by(p.c.category, p.c.priority)
     if q.get("category"):
@@ -323,16 +319,15 @@ def list_policies(uow, query: dict) -> dict:
 
 
 def set_policy(uow, actor: dict, category: str, priority: str, payload: dict) -> dict:
-    request = validated(schemas.PolicyUpdate(), payload, "SLA policy", "时限设置")
+    request = validated(schemas.PolicyUpdate(), payload, "sla-policy")
     if priority not in sla.PRIORITIES:
-        raise NotFound(f"No priority {priority!r}; one of {', '.join(sla.PRIORITIES)}.",
-                       f"优先级 {priority!r} 不存在。")
+        raise NotFound.of("dispatch.unknown-priority", priority=priority,
+                          priorities=", ".join(sla.PRIORITIES))
     p = models.sla_policies
     exists = uow.session.execute(sa.select(p.c.category).where(
         p.c.category == category).limit(1)).first()
     if exists is None:
-        raise NotFound(f"No SLA policy for category {category!r}.",
-                       f"类别 {category!r} 没有时限设置。")
+        raise NotFound.of("dispatch.no-sla-policy", category=category)
     row = {"category": category, "priority": priority, **request}
     stmt = pg.insert(p).values(**row)
     uow.session.execute(stmt.on_conflict_do_update(
@@ -347,22 +342,20 @@ def set_policy(uow, actor: dict, category: str, priority: str, payload: dict) ->
 def supervision_summary(uow, actor: dict, query: dict) -> dict:
     """Per unit over a period (30 days by default): cases received, accepted and resolved
     on time, satisfaction, reopened cases and warnings sent; as JSON or CSV."""
-    q = validated(schemas.ReportQuery(), query, "report query", "报告查询")
+    q = validated(schemas.ReportQuery(), query, "report-query")
     now = datetime.now(UTC)
     to = q.get("to") or now
     start = q.get("from") or to - timedelta(days=30)
     if start >= to or to - start > timedelta(days=366):
-        raise BadRequest("The period must run forwards, for at most 366 days.",
-                         "统计周期的开始须早于结束，且不超过 366 天。", code="bad-period")
+        raise BadRequest.of("dispatch.bad-period", code="bad-period")
     unit = q.get("unit_id")
     roles = set(actor["roles"])
     if not roles & {"operator", "admin", "discipline"}:  # a leader: their own unit
         if unit and unit != actor.get("unit_id"):
-            raise Forbidden("A leader sees the report of their own unit.",
-                            "领导只能查看本单位的督办报告。", code="not-your-unit")
+            raise Forbidden.of("dispatch.report-not-your-unit", code="not-your-unit")
         unit = actor.get("unit_id")
         if not unit:
-            raise Forbidden("You lead no unit.", "您没有所属单位。", code="not-your-unit")
+            raise Forbidden.of("dispatch.leads-no-unit", code="not-your-unit")
     units = [unit] if unit else list(uow.session.execute(
         sa.select(models.units.c.id).order_by(models.units.c.id)).scalars())
     rows = sla.report_figures(_assignments(uow, start, to, unit),
@@ -370,7 +363,9 @@ def supervision_summary(uow, actor: dict, query: dict) -> dict:
                               domain.SATISFIED_FROM)
     body = {"from": start.isoformat(), "to": to.isoformat(), "items": rows}
     if q.get("format") == "csv":
-        return {"csv": sla.report_csv(rows)}
+        names = dict(uow.session.execute(
+            sa.select(models.units.c.id, models.units.c.name_zh)).tuples().all())
+        return {"csv": sla.report_csv(rows, start, to, names)}
     return body
 
 

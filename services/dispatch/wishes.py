@@ -17,7 +17,7 @@ from services.dispatch.repository import CaseRepository
 
 def list_wishes(uow, actor: dict, query: dict) -> dict:
     """The board: every published wish, what it asks and where; never who asked."""
-    q = validated(schemas.WishQuery(), query, "wish query", "微心愿查询")
+    q = validated(schemas.WishQuery(), query, "wish-query")
     c = models.cases
     stmt = sa.select(c).where(c.c.status == domain.WISH).order_by(c.c.seq)
     if q.get("claimed") is not None:
@@ -30,7 +30,7 @@ def _locked_wish(uow, case_id: str) -> dict:
     try:
         return CaseRepository(uow).lock(case_id)
     except NotFound:
-        raise NotFound(f"No wish {case_id}.", f"微心愿 {case_id} 不存在。") from None
+        raise NotFound.of("dispatch.wish-not-found", case_id=case_id) from None
 
 
 def claim_wish(uow, reference: TimedReference, settings: SupervisionSettings, actor: dict,
@@ -42,7 +42,7 @@ def claim_wish(uow, reference: TimedReference, settings: SupervisionSettings, ac
 
 def fulfil_wish(uow, reference: TimedReference, settings: SupervisionSettings, actor: dict,
                 case_id: str, payload: dict) -> dict:
-    request = validated(schemas.FulfilRequest(), payload, "wish fulfilment", "微心愿完成")
+    request = validated(schemas.FulfilRequest(), payload, "wish-fulfilment")
     state = take_action(uow, reference, settings, actor, _locked_wish(uow, case_id),
                         "fulfil_wish", ActionInput(result=request["note"],
                                                    attachments=request["attachments"] or []))

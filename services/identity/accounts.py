@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, Invalid, NotFound, validated
 from services.identity import codes, domain, models, schemas, units
 from services.identity.metrics import (
@@ -58,7 +59,7 @@ def request_code(db, data: dict, now: Now = _now) -> dict:
     one transaction; the relay sends it (send_pending_sms). A code for signing in or
     resetting is only sent to a number with an account, but the answer is the same either
     way: nobody learns from it who has one."""
-    data = validated(schemas.SmsCodeRequest(), data, "code request", "验证码请求")
+    data = validated(schemas.SmsCodeRequest(), data, "code-request")
     phone = codes.checked_phone(data["phone"])
     purpose = codes.checked_purpose(data["purpose"])
     at = now()
@@ -137,16 +138,13 @@ def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
     """A new resident account for a number that proves itself with its code. The number is
     kept for callbacks and signs in with the password too (handlers.authenticate), but it
     is not the username: usernames are shown to others, a number only masked."""
-    data = validated(schemas.SignUp(), data, "sign-up", "注册请求")
+    data = validated(schemas.SignUp(), data, "sign-up")
     name = codes.checked_display_name(data.get("display_name"))
     password = codes.checked_password(data.get("password"))
 
     def create(uow, phone: str) -> dict:
         if _user_by_phone(uow, phone) is not None:
-            raise Conflict("This number already has an account; sign in, or reset the "
-                           "password with a code.",
-                           "该号码已注册，请直接登录或通过验证码重置密码。",
-                           code="phone-registered")
+            raise Conflict.of("identity.phone-registered", code="phone-registered")
         user_id = f"resident-{uuid.uuid4().hex[:16]}"
         # Hashed only once the code is right: nobody without one can make us run argon2.
         row = uow.session.execute(sa.insert(models.users).values(
@@ -161,7 +159,7 @@ def sign_up(db, hash_password: Callable[[str], str], data: dict) -> dict:
 
 
 def sign_in_with_code(db, data: dict) -> dict:
-    data = validated(schemas.CodeSignIn(), data, "sign-in request", "登录请求")
+    data = validated(schemas.CodeSignIn(), data, "sign-in-request")
 
     def user_of(uow, phone: str) -> dict:
         row = _user_by_phone(uow, phone)
@@ -175,7 +173,7 @@ def sign_in_with_code(db, data: dict) -> dict:
 def reset_password(db, hash_password: Callable[[str], str], data: dict) -> dict:
     """A new password for the number's account; every other session is signed out (the
     token version moves) and the caller gets a token for the new one."""
-    data = validated(schemas.PasswordReset(), data, "password reset", "重置密码请求")
+    data = validated(schemas.PasswordReset(), data, "password-reset")
     password = codes.checked_password(data.get("password"))
 
     def reset(uow, phone: str) -> dict:
@@ -247,29 +245,25 @@ def change_password(db, verify: Callable[[str | None, str], bool],
 def _staff_roles(roles) -> list[str]:
     roles = domain.checked_roles(roles)
     if not set(roles) <= STAFF_ROLES:
-        raise Invalid(f"Staff roles are: {', '.join(sorted(STAFF_ROLES))}.",
-                      "工作人员的角色不能是居民或合作方。", code="bad-roles")
+        raise Invalid.of("identity.bad-roles", roles=", ".join(sorted(STAFF_ROLES)),
+                         code="bad-roles")
     return roles
 
 
 def _unit(uow, unit_id) -> str | None:
     """A unit that exists here (identity owns units: units.py), or null."""
     if unit_id is not None and (not isinstance(unit_id, str) or not 0 < len(unit_id) <= 64):
-        raise Invalid("A unit id is a string of at most 64 characters, or null.",
-                      "单位编号必须是不超过 64 个字符的字符串，或为空。", code="bad-unit")
+        raise Invalid.of("identity.bad-unit", code="bad-unit")
     if unit_id is not None and not units.unit_exists(uow, unit_id):
-        raise Invalid(f"There is no unit {unit_id}.", f"单位 {unit_id} 不存在。",
-                      code="unknown-unit")
+        raise Invalid.of("identity.unknown-unit", unit_id=unit_id, code="unknown-unit")
     return unit_id
 
 
 def create_staff(db, hash_password: Callable[[str], str], actor_id: str, data: dict) -> dict:
-    data = validated(schemas.StaffAccount(), data, "staff account", "工作人员账号")
+    data = validated(schemas.StaffAccount(), data, "staff-account")
     username = data.get("username")
     if not isinstance(username, str) or not STAFF_USERNAME.match(username):
-        raise Invalid("A username has 3 to 64 letters, digits, - or _, a letter first.",
-                      "用户名应为 3 至 64 个字母、数字、连字符或下划线，并以字母开头。",
-                      code="bad-username")
+        raise Invalid.of("identity.bad-username", code="bad-username")
     name = codes.checked_display_name(data.get("display_name"))
     roles = _staff_roles(data.get("roles"))
     phone = codes.checked_phone(data["phone"]) if data.get("phone") is not None else None
@@ -280,8 +274,8 @@ def create_staff(db, hash_password: Callable[[str], str], actor_id: str, data: d
         taken = uow.session.execute(sa.select(models.users.c.id).where(
             models.users.c.username == username)).first()
         if taken is not None:
-            raise Conflict(f"The username {username} is taken.", f"用户名 {username} 已被使用。",
-                           code="username-taken")
+            raise Conflict.of("identity.username-taken", username=username,
+                              code="username-taken")
         row = uow.session.execute(sa.insert(models.users).values(
             id=user_id, username=username, display_name=name, password_hash=password_hash,
             roles=roles, unit_id=unit_id, phone=phone).returning(*models.users.c)).first()
@@ -300,7 +294,7 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
     identity on every request (gateway/auth.py), never from the token, so the handler's
     session goes on and its next request acts for the new unit only. Deactivating bumps
     the version (and the account's status refuses it anyway): its tokens are dead."""
-    data = validated(schemas.StaffChange(), data, "staff change", "工作人员账号变更")
+    data = validated(schemas.StaffChange(), data, "staff-change")
     values: dict = {}
     if "roles" in data:
         values["roles"] = _staff_roles(data["roles"])
@@ -308,18 +302,16 @@ def update_staff(db, actor_id: str, user_id: str, data: dict) -> dict:
         values["display_name"] = codes.checked_display_name(data["display_name"])
     if "active" in data:
         if not isinstance(data["active"], bool):
-            raise Invalid("active is true or false.", "启用状态只能为是或否。", code="bad-active")
+            raise Invalid.of("identity.bad-active", code="bad-active")
         values["active"] = data["active"]
     unknown = sorted(set(data) - {"roles", "unit_id", "display_name", "active"})
     if unknown or not (values or "unit_id" in data):
-        raise Invalid("Change one or more of: roles, unit_id, display_name, active.",
-                      "请至少修改角色、所属单位、姓名或启用状态中的一项，且不要包含其他字段。",
-                      code="bad-staff-change")
+        raise Invalid.of("identity.bad-staff-change", code="bad-staff-change")
     u = models.users
     with db.unit_of_work() as uow:
         current = uow.session.execute(sa.select(u.c.roles).where(u.c.id == user_id)).first()
         if current is None or not set(current.roles) <= STAFF_ROLES:
-            raise NotFound(f"No staff account {user_id}.", f"工作人员账号 {user_id} 不存在。")
+            raise NotFound.of("identity.staff-not-found", user_id=user_id)
         if "unit_id" in data:
             values["unit_id"] = _unit(uow, data["unit_id"])
         row = uow.session.execute(
@@ -337,7 +329,7 @@ def account_changes(db, user_id: str) -> dict:
     with db.unit_of_work() as uow:
         if uow.session.execute(sa.select(models.users.c.id).where(
                 models.users.c.id == user_id)).first() is None:
-            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+            raise NotFound.of("identity.account-not-found", user_id=user_id)
         rows = uow.session.execute(sa.select(c).where(c.c.user_id == user_id)
                                    .order_by(c.c.id)).all()
     return {"items": [{"at": r.at.isoformat(), "actor_id": r.actor_id, "what": r.what,
@@ -410,7 +402,7 @@ def forget_old_codes(db, now: Now = _now) -> int:
 
 # --- a resident leaves ----------------------------------------------------------------------
 
-DELETED_NAME = "已注销用户"
+DELETED_NAME = messages.zh("identity.deleted-name")
 
 
 def delete_account(db, user_id: str) -> dict:
@@ -425,15 +417,11 @@ def delete_account(db, user_id: str) -> dict:
         row = uow.session.execute(sa.select(u).where(u.c.id == user_id).with_for_update()
                                   ).first()
         if row is None:
-            raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+            raise NotFound.of("identity.account-not-found", user_id=user_id)
         if set(row.roles) != {"resident"}:
-            raise Conflict("Only a resident's account can be deleted by its owner; staff "
-                           "accounts are deactivated by an admin.",
-                           "只有居民账号可以由本人注销；工作人员账号由管理员停用。",
-                           code="not-a-resident-account")
+            raise Conflict.of("identity.not-a-resident-account", code="not-a-resident-account")
         if not row.active:
-            raise Conflict("This account is deleted or deactivated already.",
-                           "该账号已注销或已停用。", code="account-inactive")
+            raise Conflict.of("identity.account-inactive", code="account-inactive")
         if row.phone is not None:
             uow.session.execute(sa.delete(models.sms_codes).where(
                 models.sms_codes.c.phone == row.phone))

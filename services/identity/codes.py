@@ -41,15 +41,13 @@ def code_hash(code_id: str, code: str) -> str:
 
 def checked_phone(phone) -> str:
     if not isinstance(phone, str) or not PHONE.match(phone):
-        raise Invalid("A mobile number is 11 digits starting with 1 (e.g. 13912345678).",
-                      "手机号应为以 1 开头的 11 位数字。", code="bad-phone")
+        raise Invalid.of("identity.bad-phone", code="bad-phone")
     return phone
 
 
 def checked_purpose(purpose) -> str:
     if purpose not in PURPOSES:
-        raise Invalid(f"purpose must be one of: {', '.join(PURPOSES)}.",
-                      "验证码用途有误，应为注册、验证码登录或重置密码之一。", code="bad-purpose")
+        raise Invalid.of("identity.bad-purpose", value=', '.join(PURPOSES), code="bad-purpose")
     return purpose
 
 
@@ -62,9 +60,8 @@ def resend_wait(last_sent_at: datetime | None, now: datetime) -> int:
 
 
 def resend_too_soon(wait_s: int) -> TooManyRequests:
-    return TooManyRequests(f"A code was just sent to this number; ask again in {wait_s} s.",
-                           f"验证码刚刚发送到该号码，请 {wait_s} 秒后再获取。",
-                           code="sms-resend-too-soon", retry_after_s=wait_s)
+    return TooManyRequests.of("identity.sms-resend-too-soon", wait_s=wait_s,
+                              code="sms-resend-too-soon", retry_after_s=wait_s)
 
 
 def check(row, given: str, now: datetime) -> str:
@@ -79,21 +76,18 @@ def code_refused(tries_left: int | None = None) -> Invalid:
     """No live code matched. The same answer for "never sent", "expired", "used" and
     "burned", so nobody learns which numbers were sent codes."""
     if tries_left:
-        return Invalid(f"The code is wrong; {tries_left} tries left for this code.",
-                       f"验证码错误，该验证码还可尝试 {tries_left} 次。", code="sms-code-wrong")
-    return Invalid("The code is wrong or no longer valid; ask for a new one.",
-                   "验证码错误或已失效，请重新获取。", code="sms-code-invalid")
+        return Invalid.of("identity.sms-code-wrong", tries_left=tries_left,
+                          code="sms-code-wrong")
+    return Invalid.of("identity.sms-code-invalid", code="sms-code-invalid")
 
 
 def checked_password(password) -> str:
     if not isinstance(password, str) or not 8 <= len(password) <= 128:
-        raise Invalid("A password has 8 to 128 characters.", "密码长度应为 8 至 128 个字符。",
-                      code="bad-password")
+        raise Invalid.of("identity.bad-password", code="bad-password")
     return password
 
 
 def checked_display_name(name) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        raise Invalid("A display name has 1 to 100 characters.", "昵称长度应为 1 至 100 个字符。",
-                      code="bad-display-name")
+        raise Invalid.of("identity.bad-display-name", code="bad-display-name")
     return name.strip()

@@ -13,6 +13,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Forbidden, Invalid, Unauthorized
 
 ROLES = frozenset({"resident", "patroller", "operator", "handler", "leader", "lawyer",
@@ -77,25 +78,21 @@ def token_state(row, now: datetime) -> dict:
 def checked_roles(roles) -> list[str]:
     if (not isinstance(roles, list) or not roles
             or not all(isinstance(r, str) and r in ROLES for r in roles)):
-        raise Invalid(f"Roles must be a non-empty list of: {', '.join(sorted(ROLES))}.",
-                      f"角色必须是以下名称组成的非空列表：{'、'.join(sorted(ROLES))}。",
-                      code="bad-roles")
+        raise Invalid.of("identity.bad-role-list", roles=", ".join(sorted(ROLES)),
+                         roles_zh=messages.names_zh("role", sorted(ROLES)), code="bad-roles")
     return sorted(set(roles))
 
 
 def account_disabled(status: str) -> Forbidden:
     # Said only to someone who gave the right password: nobody else learns the state.
     if status == LOCKED:
-        return Forbidden("This account is locked by the command center; contact it to unlock.",
-                         "该账号已被指挥中心锁定，请联系指挥中心解锁。", code="account-locked")
-    return Forbidden("This account is deactivated; contact the command center.",
-                     "该账号已停用，请联系指挥中心。", code="account-deactivated")
+        return Forbidden.of("identity.account-locked", code="account-locked")
+    return Forbidden.of("identity.account-deactivated", code="account-deactivated")
 
 
 def wrong_credentials() -> Unauthorized:
     # The same problem whether the username exists or not: no one learns who has an account.
-    return Unauthorized("Wrong username or password.", "用户名或密码错误。",
-                        code="bad-credentials")
+    return Unauthorized.of("identity.bad-credentials", code="bad-credentials")
 
 
 # --- Open311 partners' API keys ---------------------------------------------------------
@@ -124,7 +121,5 @@ def partner_actor(partner_id: str) -> dict:
 
 def api_key_refused(given: bool) -> Forbidden:
     if not given:
-        return Forbidden("An api_key is required to submit service requests.",
-                         "提交服务请求需要 api_key。", code="api-key-missing")
-    return Forbidden("The api_key is not valid (unknown or revoked).",
-                     "api_key 无效（不存在或已停用）。", code="api-key-invalid")
+        return Forbidden.of("identity.api-key-missing", code="api-key-missing")
+    return Forbidden.of("identity.api-key-invalid", code="api-key-invalid")

@@ -24,7 +24,7 @@ def authenticate(db, verify: Callable[[str | None, str], bool], credentials: dic
     counts failures per account, so no stranger can lock an account's owner out. A
     locked or deactivated account is said to be so only after its right password.
     """
-    creds = validated(schemas.Credentials(), credentials, "sign-in request", "登录请求")
+    creds = validated(schemas.Credentials(), credentials, "sign-in-request")
     users = models.users
     # A resident signs in with their mobile number (accounts.py keeps it out of the
     # username, which others may see); staff usernames never look like one.
@@ -64,7 +64,7 @@ def _change_account(db, user_id: str, values: dict, what: str) -> dict:
             .values(**values, token_version=users.c.token_version + 1)
             .returning(*users.c)).first()
     if row is None:
-        raise NotFound(f"No user {user_id}.", f"用户 {user_id} 不存在。")
+        raise NotFound.of("identity.user-not-found", user_id=user_id)
     log.info("account %s: %s; its tokens now need version %d", user_id, what,
              row.token_version, extra={"user_id": user_id})
     return domain.token_state(row, datetime.now(UTC))
@@ -77,8 +77,7 @@ def change_roles(db, user_id: str, roles: list[str]) -> dict:
 
 def move_unit(db, user_id: str, unit_id: str | None) -> dict:
     if unit_id is not None and (not isinstance(unit_id, str) or not 0 < len(unit_id) <= 64):
-        raise Invalid("A unit id is a string of at most 64 characters, or null.",
-                      "单位编号必须是不超过 64 个字符的字符串，或为空。", code="bad-unit")
+        raise Invalid.of("identity.bad-unit", code="bad-unit")
     return _change_account(db, user_id, {"unit_id": unit_id}, f"moved to unit {unit_id}")
 
 
@@ -92,8 +91,7 @@ def reactivate(db, user_id: str) -> dict:
 
 def lock_account(db, user_id: str, seconds: int) -> dict:
     if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-        raise Invalid("A lock needs a positive number of seconds.", "锁定时长必须是正整数秒。",
-                      code="bad-lock")
+        raise Invalid.of("identity.bad-lock", code="bad-lock")
     until = datetime.now(UTC) + timedelta(seconds=seconds)
     return _change_account(db, user_id, {"locked_until": until}, f"locked until {until}")
 
@@ -112,7 +110,7 @@ def get_user(db, user_id: str) -> dict:
         row = uow.session.execute(sa.select(models.users).where(
             models.users.c.id == user_id)).first()
     if row is None:
-        raise NotFound(f"No user {user_id}.", f"用户 {user_id} 不存在。")
+        raise NotFound.of("identity.user-not-found", user_id=user_id)
     return domain.public_user(row)
 
 
@@ -138,13 +136,12 @@ def partner_for_api_key(db, api_key) -> dict:
 def issue_api_key(db, partner_id: str, name: str) -> dict:
     """A new key for a partner account: {id, api_key}; the key is not kept, only its hash."""
     if not name or len(name) > 100:
-        raise Invalid("A key needs a name of at most 100 characters.",
-                      "密钥需要一个不超过 100 个字符的名称。", code="api-key-name")
+        raise Invalid.of("identity.api-key-name", code="api-key-name")
     with db.unit_of_work() as uow:
         roles = uow.session.execute(sa.select(models.users.c.roles).where(
             models.users.c.id == partner_id)).scalar()
         if roles is None or "partner" not in roles:
-            raise NotFound(f"No partner account {partner_id}.", f"合作方账号 {partner_id} 不存在。")
+            raise NotFound.of("identity.partner-not-found", partner_id=partner_id)
         key_id, key = domain.new_api_key()
         uow.session.execute(sa.insert(models.api_keys).values(
             id=key_id, partner_id=partner_id, name=name, key_hash=domain.api_key_hash(key)))

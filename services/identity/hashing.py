@@ -26,8 +26,7 @@ HASHES_RUNNING = Gauge("minqing_password_checks_running",
 
 
 def sign_in_busy() -> Unavailable:
-    return Unavailable("Too many sign-ins at this moment; try again in a few seconds.",
-                       "当前登录请求过多，请几秒后再试。", code="sign-in-busy")
+    return Unavailable.of("identity.sign-in-busy", code="sign-in-busy")
 
 
 class PasswordChecks(DependencyProvider):

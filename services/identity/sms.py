@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import requests
 
+from minqing_kernel import messages
+
 ALIYUN_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 
 
@@ -111,7 +113,7 @@ def sender_from(config: Mapping) -> AliyunSmsSender:
     """The sender the configuration names (SMS_ENDPOINT is the simulator under `make run`
     and in the tests, Aliyun's endpoint in production)."""
     return AliyunSmsSender(config["SMS_ACCESS_KEY_ID"], config["SMS_ACCESS_KEY_SECRET"],
-                           config.get("SMS_SIGN_NAME", "民情E点通"),
+                           config.get("SMS_SIGN_NAME", messages.zh("platform.name")),
                            config.get("SMS_TEMPLATE_CODE", "SMS_MINQING_CODE"),
                            config.get("SMS_ENDPOINT", ALIYUN_ENDPOINT),
                            float(config.get("SMS_TIMEOUT_S", 5)))

@@ -12,6 +12,7 @@ from datetime import datetime
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, Invalid, TooLarge
 
 MB = 1024 * 1024
@@ -45,7 +46,7 @@ MAGIC = {
     "audio/amr": [(0, b"#!AMR")],
 }
 
-KIND_ZH = {"photo": "照片", "video": "视频", "voice": "语音"}
+KIND_ZH = {k: messages.name("media-kind", k) for k in ("photo", "video", "voice")}
 MAX_ATTACHMENTS = 9
 # Who reads every report: the command center and the discipline committee (纪工委). A
 # leader reads only the reports whose case is in a unit they lead, which dispatch knows
@@ -80,15 +81,12 @@ def media_rule(content_type: str, size: int) -> tuple[str, str, int]:
     rule = MEDIA.get(content_type)
     if rule is None:
         allowed = ", ".join(sorted(MEDIA))
-        raise Invalid(f"Files of type {content_type} cannot be attached; allowed: {allowed}.",
-                      f"不支持上传 {content_type} 类型的文件；支持：{allowed}。",
-                      code="attachment-type-not-allowed")
+        raise Invalid.of("intake.attachment-type-not-allowed", content_type=content_type,
+                         allowed=allowed, code="attachment-type-not-allowed")
     if size > rule[2]:
-        raise TooLarge(f"A {rule[0]} may be at most {rule[2] // MB} MB; this one is "
-                       f"{size / MB:.1f} MB.",
-                       f"{KIND_ZH[rule[0]]}最大 "
-                       f"{rule[2] // MB} MB，当前文件 {size / MB:.1f} MB。",
-                       code="attachment-too-large")
+        raise TooLarge.of("intake.attachment-too-large", kind=rule[0], kind_zh=KIND_ZH[rule[0]],
+                          max_mb=rule[2] // MB, mb=size / MB,
+                          code="attachment-too-large")
     return rule
 
 
@@ -134,8 +132,7 @@ class Attachment:
 
 
 def not_yours(key: str) -> Forbidden:
-    return Forbidden(f"Attachment {key} was not uploaded by you.",
-                     f"附件 {key} 不是您上传的。", code="attachment-not-yours")
+    return Forbidden.of("intake.attachment-not-yours", key=key, code="attachment-not-yours")
 
 
 def check_upload_owner(owner_id: str, key: str, upload: Upload | None) -> Upload:
@@ -154,17 +151,12 @@ def check_single_use(key: str, used_for: str | None, use: str) -> None:
 
 
 def already_used(key: str) -> Conflict:
-    return Conflict(f"Attachment {key} is already attached elsewhere; upload the file "
-                    "again to attach it here.",
-                    f"附件 {key} 已被使用，如需在此附上请重新上传。",
-                    code="attachment-already-used")
+    return Conflict.of("intake.attachment-already-used", key=key,
+                       code="attachment-already-used")
 
 
 def missing(key: str) -> Invalid:
-    return Invalid(f"Attachment {key} has not been uploaded; upload it to the URL from "
-                   "POST /v1/uploads first.",
-                   f"附件 {key} 尚未上传，请先通过 POST /v1/uploads 返回的地址上传。",
-                   code="attachment-missing")
+    return Invalid.of("intake.attachment-missing", key=key, code="attachment-missing")
 
 
 def check_attachment(upload: Upload, key: str, stat, head: bytes | None) -> Attachment:
@@ -175,20 +167,18 @@ def check_attachment(upload: Upload, key: str, stat, head: bytes | None) -> Atta
         raise missing(upload.key)
     content_type = (stat.content_type or "").split(";")[0].strip().lower()
     if content_type != upload.content_type:
-        raise Invalid(f"Attachment {upload.key} was declared as {upload.content_type} but "
-                      f"stored as {content_type or 'no type'}.",
-                      f"附件 {upload.key} 申请时为 {upload.content_type} 类型，上传的却是 "
-                      f"{content_type or '未知类型'}。", code="attachment-wrong-type")
+        raise Invalid.of("intake.attachment-wrong-type", key=upload.key,
+                         content_type=upload.content_type,
+                         stored=content_type or messages.en("intake.no-type"),
+                         stored_zh=content_type or messages.zh("intake.no-type"),
+                         code="attachment-wrong-type")
     if stat.size > upload.size:
-        raise TooLarge(f"Attachment {upload.key} is {stat.size} bytes, more than the "
-                       f"{upload.size} declared for it.",
-                       f"附件 {upload.key} 大小为 {stat.size} 字节，超过申请时声明的 "
-                       f"{upload.size} 字节。", code="attachment-too-large")
+        raise TooLarge.of("intake.attachment-larger-than-declared", key=upload.key, size=stat.size,
+                          size2=upload.size, code="attachment-too-large")
     media_rule(content_type, stat.size)
     if head is None or not magic_matches(content_type, head):
-        raise Invalid(f"Attachment {upload.key} is not really {content_type}.",
-                      f"附件 {upload.key} 的内容与类型 {content_type} 不符。",
-                      code="attachment-wrong-type")
+        raise Invalid.of("intake.attachment-content-mismatch", key=upload.key,
+                         content_type=content_type, code="attachment-wrong-type")
     return Attachment(key, content_type, stat.size)
 
 
@@ -204,17 +194,12 @@ class ServiceArea:
 
 def check_location(area: ServiceArea, lat: float, lon: float) -> None:
     if not area.contains(lat, lon):
-        raise Invalid(f"The location ({lat}, {lon}) is outside the service area of this "
-                      "platform (Wangjiang subdistrict).",
-                      f"位置（{lat}, {lon}）不在本平台服务范围（望江街道）内。",
-                      code="out-of-area")
+        raise Invalid.of("intake.out-of-area", lat=lat, lon=lon, code="out-of-area")
 
 
 def check_category(categories: dict, code: str) -> None:
     if code not in categories:
-        raise Invalid(f"Unknown category {code!r}; see GET /v1/categories.",
-                      f"未知的爆料类别 {code!r}，请查看 GET /v1/categories。",
-                      code="unknown-category")
+        raise Invalid.of("intake.unknown-category", category=code, code="unknown-category")
 
 
 def channel_for(actor: dict, requested: str | None) -> str:
@@ -223,12 +208,13 @@ def channel_for(actor: dict, requested: str | None) -> str:
     they report as any resident would; nobody claims a channel their roles do not give."""
     allowed = {c for r in actor["roles"] for c in CHANNELS_FOR_ROLE.get(r, ())}
     if not allowed:
-        raise Forbidden("Your role cannot submit reports.", "您的角色不能提交爆料。")
+        raise Forbidden.of("intake.role-cannot-report")
     if requested is None:
         return next(c for c in DEFAULT_CHANNELS if c in allowed)
     if requested not in allowed:
-        raise Forbidden(f"Your role cannot submit reports on the {requested} channel.",
-                        f"您的角色不能通过 {requested} 渠道提交爆料。", code="channel-not-allowed")
+        raise Forbidden.of("intake.channel-not-allowed", requested=requested,
+                           requested_zh=messages.name("channel", requested),
+                           code="channel-not-allowed")
     return requested
 
 
@@ -279,12 +265,8 @@ def partner_actor(user_id: str | None) -> dict:
     """Who submits a partner's report: the partner itself, taken from the message's
     broker-validated user_id; a message without one is not accepted from anyone."""
     if partner_name(user_id) is None:
-        raise Forbidden(f"Reports on {INBOUND_EXCHANGE} are accepted only from a partner's own "
-                        f"RabbitMQ user, named in the message's user_id property (got "
-                        f"{user_id!r}).",
-                        f"{INBOUND_EXCHANGE} 只接受合作平台用其专属 RabbitMQ 用户发送、并在 "
-                        f"user_id 属性中注明该用户的爆料（收到 {user_id!r}）。",
-                        code="unknown-partner")
+        raise Forbidden.of("intake.unknown-partner", exchange=INBOUND_EXCHANGE,
+                           user_id=user_id, code="unknown-partner")
     return {"id": user_id, "roles": ["partner"]}
 
 
@@ -303,10 +285,12 @@ ATTRIBUTE_TEXT_MAX = {"string": 200, "text": 2000}
 READS_DEFINITIONS = frozenset({"open311"})
 
 
-def _bad_attribute(code: str, why_en: str, why_zh: str) -> Invalid:
-    return Invalid(f"Attribute {code!r}: {why_en}.", f"附加信息 {code!r}：{why_zh}。",
-                   errors=[{"field": f"attributes.{code}", "message": why_en}],
-                   code="bad-attribute")
+def _bad_attribute(code: str, why: str, **params) -> Invalid:
+    """422 for an answer to a category's question; `why` is an `intake.attribute-*` key."""
+    said = messages.say(f"intake.attribute-{why}", **params)
+    return Invalid.of("intake.bad-attribute", attribute=code, why_en=said.en, why_zh=said.zh,
+                      errors=[{"field": f"attributes.{code}", "message": said.en,
+                               "message_zh": said.zh}], code="bad-attribute")
 
 
 def _check_answer(definition: dict, value) -> str | list[str]:
@@ -315,31 +299,28 @@ def _check_answer(definition: dict, value) -> str | list[str]:
     if datatype == "multivaluelist":
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(v, str) and v in keys for v in values):
-            raise _bad_attribute(code, f"each value must be one of {', '.join(keys)}",
-                                 f"取值必须是以下之一：{'、'.join(keys)}")
+            raise _bad_attribute(code, "one-of", keys=", ".join(keys), keys_zh="、".join(keys))
         return list(dict.fromkeys(values))
     if not isinstance(value, str):
-        raise _bad_attribute(code, "takes one value", "只能填写一个值")
+        raise _bad_attribute(code, "one-value")
     if datatype == "singlevaluelist" and value not in keys:
-        raise _bad_attribute(code, f"must be one of {', '.join(keys)}",
-                             f"取值必须是以下之一：{'、'.join(keys)}")
+        raise _bad_attribute(code, "single-one-of", keys=", ".join(keys),
+                             keys_zh="、".join(keys))
     if datatype == "number":
         try:
             if not math.isfinite(float(value)):
                 raise ValueError(value)
         except ValueError:
-            raise _bad_attribute(code, "must be a number", "必须是数字") from None
+            raise _bad_attribute(code, "number") from None
     if datatype == "datetime":
         try:
             datetime.fromisoformat(value)
         except ValueError:
-            raise _bad_attribute(code, "must be an ISO 8601 date and time",
-                                 "必须是 ISO 8601 格式的日期时间") from None
+            raise _bad_attribute(code, "datetime") from None
     limit = ATTRIBUTE_TEXT_MAX.get(datatype, 200)
     if len(value) > limit or (datatype == "string" and "\n" in value):
-        raise _bad_attribute(code, f"must be at most {limit} characters on one line"
-                             if datatype == "string" else f"must be at most {limit} characters",
-                             f"长度不能超过 {limit} 个字符")
+        raise _bad_attribute(code, "one-line" if datatype == "string" else "too-long",
+                             limit=limit)
     return value
 
 
@@ -352,14 +333,13 @@ def check_attributes(definitions: list[dict], answers: dict | None,
     by_code = {d["code"]: d for d in definitions}
     unknown = sorted(set(answers) - set(by_code))
     if unknown:
-        raise _bad_attribute(unknown[0], "this category asks no such question",
-                             "该类别没有这一项")
+        raise _bad_attribute(unknown[0], "unknown")
     checked = {}
     for code, definition in by_code.items():
         value = answers.get(code)
         if value in (None, "", []):
             if definition.get("required") and enforce_required:
-                raise _bad_attribute(code, "is required for this category", "该类别必须填写此项")
+                raise _bad_attribute(code, "required")
             continue
         checked[code] = _check_answer(definition, value)
     return checked or None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
 from minqing_kernel.events import Event, EventRejected
 from minqing_kernel.ids import uuid_or_404, uuid_or_none
@@ -53,7 +54,7 @@ def create_upload(db, store, actor: dict, payload: dict) -> dict:
     """A ticket to upload one file: a presigned POST bound to a random key, the declared
     content type and at most the declared size, for UPLOAD_URL_TTL. The row in
     intake.uploads is what says whose the key is."""
-    request = validated(schemas.UploadRequest(), payload, "upload request", "上传请求")
+    request = validated(schemas.UploadRequest(), payload, "upload-request")
     content_type, size = request["content_type"], request["size"]
     kind, _, _ = domain.media_rule(content_type, size)
     store.check_reachable()
@@ -85,8 +86,7 @@ def accept_attachments(db, store, owner_id: str, keys: list[str],
     what was declared. Returns the attachments, and the rows that record the new ones
     (to be inserted by the caller, with whatever uses them). An upload accepted for this
     use before (a resent request) is answered with the same attachment, not copied again."""
-    keys = validated(schemas.AttachmentKeys(), {"keys": keys},
-                     "attachment list", "附件列表")["keys"]
+    keys = validated(schemas.AttachmentKeys(), {"keys": keys}, "attachment-list")["keys"]
     keys = list(dict.fromkeys(keys))  # a key listed twice is one attachment
     if not keys:
         return [], []
@@ -171,7 +171,7 @@ def submit_report(db, store, catalogue: TimedReference, caller_key: bytes, actor
                   payload: dict, submission_id: str | None = None) -> dict:
     """Store a report and emit report.submitted. `submission_id` (the gateway's) makes a
     repeat of the same submission return the first report instead of making another."""
-    request = validated(schemas.ReportSubmission(), payload, "report", "爆料")
+    request = validated(schemas.ReportSubmission(), payload, "report")
     cat = catalogue.fresh(db)
     domain.check_category(cat.categories, request["category"])
     lat, lon = request["location"]["lat"], request["location"]["lon"]
@@ -228,11 +228,8 @@ def submit_report(db, store, catalogue: TimedReference, caller_key: bytes, actor
 
 def partner_over_limit(wait_s: float) -> EventRejected:
     seconds = max(1, math.ceil(wait_s))
-    return EventRejected(
-        "rate-limited",
-        f"Too many reports from this partner in a short time; send this one again in "
-        f"{seconds} s (PARTNER_REPORT_BURST, then PARTNER_REPORT_RATE_PER_MIN).",
-        f"合作平台短时间内提交的报告过多，请 {seconds} 秒后重新发送本条。")
+    said = messages.say("intake.partner-over-limit", seconds=seconds)
+    return EventRejected("rate-limited", said.en, said.zh)
 
 
 def accept_partner_report(db, store, catalogue: TimedReference, caller_key: bytes, event: Event,
@@ -289,8 +286,7 @@ def _repeated_submission(db, actor: dict, report_id: str, claims: list[dict]) ->
     if row is None and claims:
         raise _refused(domain.already_used(claims[0]["upload_key"]))
     if row is None or row.submitted_by != actor["id"]:
-        raise Conflict("This submission id is already used.", "该提交编号已被使用。",
-                       code="submission-conflict")
+        raise Conflict.of("intake.submission-conflict", code="submission-conflict")
     log.info("report %s submitted again; answered with the stored one", report_id,
              extra={"report_id": report_id})
     return schemas.ReportView().dump(row)
@@ -304,20 +300,19 @@ LEADER_SCAN_ROUNDS = 5   # at most this many per page: a page may come back shor
 
 
 def get_report(uow, actor: dict, report_id: str, cases_led: CasesLed) -> dict:
-    report_id = uuid_or_404(report_id, "report", "爆料")
+    report_id = uuid_or_404(report_id, "report")
     row = uow.session.execute(sa.select(models.reports).where(
         models.reports.c.id == report_id)).first()
     if row is None:
-        raise NotFound(f"No report {report_id}.", f"爆料 {report_id} 不存在。")
+        raise NotFound.of("intake.report-not-found", report_id=report_id)
     led = (domain.is_scoped_leader(actor) and actor["id"] not in (row.reporter_id,
                                                                   row.submitted_by)
            and row.id in cases_led(actor, [row.id]))
     if not domain.can_read_report(actor, row.reporter_id, row.submitted_by, led):
         if domain.is_scoped_leader(actor):
-            raise Forbidden("This report's case is not handled in a unit you lead.",
-                            "这条爆料的案卷不在您分管的单位办理，您无权查看。")
+            raise Forbidden.of("intake.report-not-led")
         # Not 404: the resident should know the id is right but not theirs to read.
-        raise Forbidden("This report belongs to someone else.", "这条爆料属于其他人，您无权查看。")
+        raise Forbidden.of("intake.report-of-someone-else")
     return report_view(actor, row)
 
 
@@ -388,7 +383,7 @@ def open311_reports(uow, query: dict) -> list[dict]:
     """Reports as Open311 lists them: what was reported, where and when, never by whom
     (no reporter id, no phone). By ids, or by category and a submission-time range;
     newest first, `limit` of them after `offset`."""
-    q = validated(schemas.Open311ReportQuery(), query, "Open311 query", "Open311 查询")
+    q = validated(schemas.Open311ReportQuery(), query, "open311-query")
     r = models.reports
     stmt = sa.select(r.c.id, r.c.category, r.c.description, r.c.address, r.c.lat, r.c.lon,
                      r.c.submitted_at, r.c.attachments)

@@ -3,7 +3,8 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate, va
 from marshmallow.utils import get_value
 
 from minqing_kernel.media import linked
-from minqing_kernel.schemas import Text
+from minqing_kernel.reference import category_name
+from minqing_kernel.schemas import Meaningful, Text
 from services.intake.domain import MAX_ATTACHMENTS
 
 
@@ -20,7 +21,7 @@ class UploadRequest(Schema):
 
 class ReportSubmission(Schema):
     category = Text(required=True, validate=validate.Length(min=1, max=40))
-    description = Text(required=True, validate=validate.Length(min=5, max=2000))
+    description = Text(required=True, validate=[Meaningful(min=2), validate.Length(max=2000)])
     location = fields.Nested(Location, required=True)
     address = Text(validate=validate.Length(max=200), allow_none=True)
     attachments = fields.List(Text(validate=validate.Length(min=1, max=300)),
@@ -54,6 +55,7 @@ class ReportView(Schema):
     reporter_id = fields.String()
     channel = fields.String()
     category = fields.String()
+    category_name = fields.Function(lambda r: category_name(get_value(r, "category"))[0])
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Method("_location")

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from minqing_kernel import messages
+
 
 class State(StrEnum):
     PENDING = "pending"
@@ -67,8 +69,8 @@ REMOTE_STATUS_KINDS = {
     "REJECTED": Kind.REJECTED,
 }
 
-DEFAULT_RESULT = "平安365 已办结 (resolved by 平安365)"
-DEFAULT_REASON = "平安365 退回 (sent back by 平安365)"
+DEFAULT_RESULT = "{zh} ({en})".format(**messages.say("integration365.default-result")._asdict())
+DEFAULT_REASON = "{zh} ({en})".format(**messages.say("integration365.default-reason")._asdict())
 
 
 def kind_of(remote_status: str) -> Kind:

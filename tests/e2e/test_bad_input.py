@@ -137,6 +137,28 @@ def test_a_report_with_a_too_short_description_names_it(stack, resident):
     assert state(stack) == before
 
 
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@pytest.mark.parametrize("description", ["   ", "长" * 2001])
+def test_a_refused_report_says_why_in_chinese_with_no_english_word(stack, resident,
+                                                                  description):
+    # given a description of spaces only, or too long
+    r = resident.report(description=description)
+    # then the problem says, in Chinese, which field and why, from the catalogue
+    problem = assert_problem(r, 422, "/problems/invalid")
+    assert "描述" in problem["detail_zh"], problem
+    assert not LATIN_WORD.search(problem["detail_zh"]), problem["detail_zh"]
+    [error] = problem["errors"]
+    assert error["field"] == "description" and error["message"]
+    assert CJK.search(error["message_zh"]) and not LATIN_WORD.search(error["message_zh"])
+
+
+def test_a_two_character_chinese_description_is_a_complete_report(stack, resident):
+    r = resident.report(description="漏水")
+    assert r.status_code == 201, r.text
+
+
 # --- attachments ----------------------------------------------------------------------
 
 def test_an_attachment_that_was_never_uploaded_is_refused(stack, resident):
@@ -289,9 +311,11 @@ def test_a_resident_cannot_take_an_operators_action(stack, resident, screening_c
     before = settled_state(stack)
     r = resident.post(f"/v1/cases/{screening_case['id']}/actions",
                       json={"action": "assign", "unit_id": "comm-shibanqiao"})
-    assert_problem(r, 403, "/problems/role-required")
+    problem = assert_problem(r, 403, "/problems/role-required")
     assert state(stack) == before
     assert case_status(stack, screening_case["id"]) == "screening"
+    # the roles are named in Chinese, as the glossary names them
+    assert "指挥中心操作员" in problem["detail_zh"] and "operator" not in problem["detail_zh"]
 
 
 def test_a_handler_cannot_accept_a_case_of_another_unit(stack, operator, screening_case):

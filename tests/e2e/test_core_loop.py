@@ -76,6 +76,13 @@ def test_a_report_travels_from_the_resident_to_a_handler_and_back(stack):
                      ("resolve", "resolved")]
     assert timeline["entries"][3]["attachments"][0]["content_type"] == "image/jpeg"
     assert resident.get(timeline["entries"][3]["attachments"][0]["url"]).content == RESULT
+    # by names, not codes: the community and the role in Chinese, no staff id
+    assert timeline["entries"][2]["actor_shown_as"] == "始版桥社区 · 处置人员"
+    assert "handler-shibanqiao" not in str(timeline) and "operator-chen" not in str(timeline)
+    # and she may read the units' public names (and nothing else about them)
+    units = resident.get("/v1/units").json()["items"]
+    assert next(u for u in units if u["id"] == "comm-shibanqiao")["name_zh"] == "始版桥社区"
+    assert all(set(u) == {"id", "kind", "name_zh", "name_en"} for u in units)
 
     # When she rates the outcome, the case closes
     r = resident.post(f"/v1/cases/{case['id']}/feedback", json={"rating": 5, "comment": "满意"})

@@ -132,9 +132,21 @@ def test_an_unrated_case_is_overdue_once_the_wait_has_passed():
 
 
 def test_warning_messages_are_in_chinese_and_english():
-    zh, en = sla.warning_message(RED, sla.ACCEPT, T0, "0123456789ab", "dispute-noise")
+    zh, en = sla.warning_message(RED, sla.ACCEPT, T0, "0123456789ab", ("噪音扰民", "Noise"))
     assert zh.startswith("【红线示警】") and "接单" in zh
     assert en.startswith("Red line") and "accept" in en
+
+
+def test_a_warning_names_the_category_and_says_beijing_time_not_a_code_or_utc():
+    # given an accept deadline of 03:22 UTC on a noise case
+    due = datetime(2026, 12, 1, 3, 22, tzinfo=UTC)
+    # when the red line is worded
+    zh, en = sla.warning_message(RED, sla.ACCEPT, due, "f46ff6ae0000", ("噪音扰民", "Noise"))
+    # then it names the category and gives 11:22 Beijing time
+    assert zh == ("【红线示警】案卷 f46ff6ae（噪音扰民）已超过接单时限"
+                  "（2026-12-01 11:22（北京时间）），请立即处理。")
+    assert "UTC" not in zh and "dispute" not in zh
+    assert "2026-12-01 11:22 Beijing time" in en and "UTC" not in en
 
 
 # --- the supervision report ---------------------------------------------------------------
@@ -163,8 +175,14 @@ def test_report_figures_per_unit():
     assert c["received"] == 0 and c["resolution_rate"] is None
 
 
-def test_the_report_as_csv_has_a_header_and_a_row_per_unit():
+def test_the_report_as_csv_has_a_header_and_a_row_per_unit_named_with_its_period_in_beijing_time():
+    # given one unit's figures over a period stored in UTC
     rows = sla.report_figures([assignment("1")], {}, ["comm-a"])
-    lines = sla.report_csv(rows).splitlines()
-    assert lines[0] == ",".join(sla.REPORT_FIELDS)
-    assert lines[1] == "comm-a,1,1,1,1,0,0,1.0,1.0,1.0,0.0"
+    start, to = datetime(2026, 11, 30, 16, 0, tzinfo=UTC), datetime(2026, 12, 1, 3, 22, tzinfo=UTC)
+    # when it is written as CSV for people
+    lines = sla.report_csv(rows, start, to, {"comm-a": "石板桥社区"}).splitlines()
+    # then each row names the unit and the period in Beijing time, never UTC
+    assert lines[0] == ",".join(sla.CSV_FIELDS)
+    assert lines[1] == ("comm-a,石板桥社区,2026-12-01 00:00（北京时间）,"
+                        "2026-12-01 11:22（北京时间）,1,1,1,1,0,0,1.0,1.0,1.0,0.0")
+    assert "UTC" not in "".join(lines)

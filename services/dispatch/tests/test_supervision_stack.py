@@ -16,6 +16,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from minqing_kernel import messages
 from tests.fixtures import PORT_OFFSET, ROOT, wait_for
 from tools import stack as stk
 
@@ -210,6 +211,10 @@ def test_a_handler_marks_an_inbox_item_read_and_others_cannot(supervised):
     item = next(i for i in handler.get("/v1/inbox", params={"unread": "true"}).json()["items"]
                 if i["case_id"] == case_id)
     assert item["read"] is False and item["message"]["zh"] and item["message"]["en"]
+    # worded for people in Hangzhou: the category's name and Beijing time, no code, no UTC
+    assert item["message"]["zh"].startswith("【红线示警】"), item
+    assert "（北京时间）" in item["message"]["zh"] and "UTC" not in item["message"]["zh"]
+    assert "hazard-security" not in item["message"]["zh"]
 
     # When a handler of another unit tries to mark it read, it is not theirs
     other = stack.client("handler-jinjiang").post(f"/v1/inbox/{item['id']}/read")
@@ -365,8 +370,14 @@ def test_the_supervision_report_counts_a_known_set_of_cases(supervised):
                                             params={**period, "format": "csv"})
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     header, line = csv.text.splitlines()
-    assert header.split(",")[:3] == ["unit_id", "received", "accepted_on_time"]
-    assert line.split(",")[:7] == ["dept-minzheng", "3", "1", "2", "2", str(yellow), "2"]
+    assert header.split(",")[:6] == ["unit_id", "unit_name", "period_from", "period_to",
+                                     "received", "accepted_on_time"]
+    # (for people: the unit by its name, the period in Beijing time)
+    assert line.split(",")[:10] == [
+        "dept-minzheng", "民政科", messages.beijing(start),
+        messages.beijing(datetime.fromisoformat(period["to"])), "3", "1", "2", "2", str(yellow),
+        "2"]
+    assert "UTC" not in csv.text
     # And a leader sees their own unit's report, not another's
     assert stack.client("leader-minzheng").get("/v1/supervision/report", params={
         "from": period["from"], "to": period["to"]}).json()["items"][0]["received"] == 3

@@ -51,4 +51,5 @@ def test_a_required_answer_binds_only_clients_that_read_the_definitions():
 def test_a_wrong_answer_is_refused_naming_the_attribute(definitions, answers, field):
     problem = refused(definitions, answers)
     assert problem.errors == [{"field": f"attributes.{field}",
-                               "message": problem.errors[0]["message"]}]
+                               "message": problem.errors[0]["message"],
+                               "message_zh": problem.errors[0]["message_zh"]}]

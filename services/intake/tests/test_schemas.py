@@ -44,12 +44,13 @@ def test_a_required_field_may_not_be_missing(field):
     assert field in errors_of(**{field: ...})
 
 
-def test_a_description_shorter_than_five_characters_is_refused():
-    assert "description" in errors_of(description="着火了")
+def test_a_description_of_two_chinese_characters_is_a_complete_report():
+    assert load(description="漏水")["description"] == "漏水"
 
 
-def test_a_description_of_five_characters_is_enough():
-    assert load(description="楼道着火了")["description"] == "楼道着火了"
+@pytest.mark.parametrize("description", ["", "   ", "漏", " 漏 \n", "\u3000漏\u3000"])
+def test_a_description_of_less_than_two_characters_besides_spaces_is_refused(description):
+    assert "description" in errors_of(description=description)
 
 
 def test_more_than_nine_attachments_are_refused():
