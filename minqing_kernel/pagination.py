@@ -77,9 +77,7 @@ def decode_key_cursor(cursor: str | None) -> tuple[int | None, int] | None:
             raise ValueError(raw)
         return (None if key == "-" else int(key)), int(seq)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this API returned.",
-                         "分页游标无效，请使用接口返回的 next_cursor。",
-                         code="bad-cursor") from None
+        raise BadRequest.of("kernel.bad-cursor", code="bad-cursor") from None
 
 
 def _whole(digits: str) -> bool:

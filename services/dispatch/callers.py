@@ -48,17 +48,15 @@ def callback_to_make(uow, actor: dict, callback_id: str) -> dict:
     """For the gateway, before intake shows an operator a caller's number: the pending
     callback and the reports of its case (intake decides which have a number)."""
     if domain.RECORDS_FOR_CALLERS not in actor["roles"]:
-        raise Forbidden("Only an operator may see a caller's number.",
-                        "只有话务员可以查看来电人号码。", code="role-required")
+        raise Forbidden.of("dispatch.caller-number-operators-only", code="role-required")
     cb, cs = models.callbacks, models.cases
     row = uow.session.execute(
         sa.select(cb.c.id, cb.c.case_id, cb.c.status, cs.c.report_ids)
         .join(cs, cs.c.id == cb.c.case_id)
-        .where(cb.c.id == uuid_or_404(callback_id, "callback", "回访"))).first()
+        .where(cb.c.id == uuid_or_404(callback_id, "callback"))).first()
     if row is None:
-        raise NotFound(f"No callback {callback_id}.", f"回访 {callback_id} 不存在。")
+        raise NotFound.of("dispatch.callback-not-found", callback_id=callback_id)
     if row.status != "pending":
         # Once the call is recorded, the number has no more use here.
-        raise Conflict("This callback was recorded already.", "该回访已记录。",
-                       code="callback-recorded")
+        raise Conflict.of("dispatch.callback-recorded", code="callback-recorded")
     return {"callback_id": row.id, "case_id": row.case_id, "report_ids": list(row.report_ids)}

@@ -80,7 +80,7 @@ def _urgent_page(session, stmt, q: dict, view) -> dict:
 def list_cases(uow, reference: TimedReference, actor: dict, query: dict, visible,
                view) -> dict:
     """`visible`: the WHERE clause for the cases `actor` may list (None: all)."""
-    q = validated(schemas.CaseQuery(), query, "case query", "案卷查询")
+    q = validated(schemas.CaseQuery(), query, "case-query")
     c = models.cases
     stmt = sa.select(c)
     if visible is not None:

@@ -23,7 +23,7 @@ def case_media_key(uow, reference: TimedReference, actor: dict, case_id: str,
         t.c.case_id == case.id, t.c.attachments != sa.text("'[]'::jsonb"))).scalars().all()
     key = find_key(name, case.attachments, case.result_attachments, *on_trail)
     if key is None:
-        raise NotFound(f"No attachment {name} on this case.", f"该案卷没有附件 {name}。")
+        raise NotFound.of("dispatch.case-attachment-not-found", name=name)
     return key
 
 
@@ -34,11 +34,11 @@ def wish_media_key(uow, actor: dict, case_id: str, name: str) -> str:
     row = uow.session.execute(sa.select(c.c.status, c.c.wish_claimed_by, c.c.attachments)
                               .where(c.c.id == case_id_or_404(case_id))).first()
     if row is None:
-        raise NotFound(f"No wish {case_id}.", f"微心愿 {case_id} 不存在。")
+        raise NotFound.of("dispatch.wish-not-found", case_id=case_id)
     if row.status != domain.WISH and row.wish_claimed_by != actor["id"] \
             and not set(actor["roles"]) & domain.SEE_ALL:
-        raise Forbidden("This is not a wish on the board.", "该事项不在微心愿板上，您无权查看。")
+        raise Forbidden.of("dispatch.not-a-wish-on-the-board")
     key = find_key(name, row.attachments)
     if key is None:
-        raise NotFound(f"No attachment {name} on this wish.", f"该微心愿没有附件 {name}。")
+        raise NotFound.of("dispatch.wish-attachment-not-found", name=name)
     return key

@@ -205,8 +205,7 @@ def _new_password(uow, user_id: str, password_hash: str, what: str):
 
 def wrong_current_password() -> Forbidden:
     # 403, not 401: the token is good, the password given with it is not.
-    return Forbidden("The current password is not right.", "当前密码不正确。",
-                     code="current-password-wrong")
+    return Forbidden.of("identity.current-password-wrong", code="current-password-wrong")
 
 
 def change_password(db, verify: Callable[[str | None, str], bool],
@@ -214,14 +213,14 @@ def change_password(db, verify: Callable[[str | None, str], bool],
     """A signed-in person changes their password, proving it with the current one: every
     other session is signed out (a token that leaked with the old password dies with it)
     and the caller gets a token at the new version for this one."""
-    data = validated(schemas.PasswordChange(), data, "password change", "修改密码请求")
+    data = validated(schemas.PasswordChange(), data, "password-change")
     password = codes.checked_password(data["new_password"])
     u = models.users
     with db.unit_of_work() as uow:
         found = uow.session.execute(sa.select(u.c.password_hash).where(u.c.id == user_id)
                                     ).first()
     if found is None:
-        raise NotFound(f"No account {user_id}.", f"账号 {user_id} 不存在。")
+        raise NotFound.of("identity.account-not-found", user_id=user_id)
     if not verify(found.password_hash, data["current_password"]):
         PASSWORD_CHANGES.labels("wrong-current").inc()
         raise wrong_current_password()

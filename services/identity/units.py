@@ -63,8 +63,7 @@ def _checked_leader(uow, leader_id) -> str | None:
     row = uow.session.execute(sa.select(u.c.roles, u.c.active).where(u.c.id == leader_id)
                               ).first()
     if row is None or not row.active or "leader" not in row.roles:
-        raise Invalid(f"{leader_id} is not an active account with the leader role.",
-                      f"{leader_id} 不是启用中的领导角色账号。", code="bad-leader")
+        raise Invalid.of("identity.bad-leader", leader_id=leader_id, code="bad-leader")
     return leader_id
 
 
@@ -72,7 +71,7 @@ def _unit_row(uow, unit_id: str, lock: bool = False):
     stmt = sa.select(models.units).where(models.units.c.id == unit_id)
     row = uow.session.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None:
-        raise NotFound(f"No unit {unit_id}.", f"单位 {unit_id} 不存在。")
+        raise NotFound.of("identity.unit-not-found", unit_id=unit_id)
     return row
 
 
@@ -92,11 +91,10 @@ def list_units(db) -> dict:
 
 
 def create_unit(db, actor_id: str, data: dict) -> dict:
-    data = validated(schemas.NewUnit(), data, "unit", "单位")
+    data = validated(schemas.NewUnit(), data, "unit")
     with db.unit_of_work() as uow:
         if unit_exists(uow, data["id"]):
-            raise Conflict(f"There is a unit {data['id']} already.",
-                           f"单位编号 {data['id']} 已存在。", code="unit-exists")
+            raise Conflict.of("identity.unit-exists", unit_id=data["id"], code="unit-exists")
         values = {"id": data["id"], "kind": data["kind"], "name_zh": data["name_zh"],
                   "name_en": data["name_en"],
                   "leader_id": _checked_leader(uow, data.get("leader_id")), "version": 1}
@@ -112,10 +110,9 @@ def create_unit(db, actor_id: str, data: dict) -> dict:
 
 def update_unit(db, actor_id: str, unit_id: str, data: dict) -> dict:
     """Rename a unit (its public Chinese name, and its English one) or set its leader."""
-    data = validated(schemas.UnitChange(), data, "unit change", "单位变更")
+    data = validated(schemas.UnitChange(), data, "unit-change")
     if not data:
-        raise Invalid("Change name_zh, name_en or leader_id.",
-                      "请至少修改中文名称、英文名称或负责人中的一项。", code="bad-unit-change")
+        raise Invalid.of("identity.bad-unit-change", code="bad-unit-change")
     u = models.units
     with db.unit_of_work() as uow:
         _unit_row(uow, unit_id, lock=True)
@@ -136,19 +133,17 @@ def update_unit(db, actor_id: str, unit_id: str, data: dict) -> dict:
 def _community(uow, unit_id: str):
     row = _unit_row(uow, unit_id, lock=True)
     if row.kind != "community":
-        raise Invalid(f"{unit_id} is not a community: only communities have grids.",
-                      f"{unit_id} 不是社区，只有社区下设网格。", code="not-a-community")
+        raise Invalid.of("identity.not-a-community", unit_id=unit_id, code="not-a-community")
     return row
 
 
 def add_grid(db, actor_id: str, unit_id: str, data: dict) -> dict:
-    data = validated(schemas.NewGrid(), data, "grid", "网格")
+    data = validated(schemas.NewGrid(), data, "grid")
     g = models.grids
     with db.unit_of_work() as uow:
         _community(uow, unit_id)
         if uow.session.execute(sa.select(g.c.id).where(g.c.id == data["id"])).first():
-            raise Conflict(f"There is a grid {data['id']} already.",
-                           f"网格编号 {data['id']} 已存在。", code="grid-exists")
+            raise Conflict.of("identity.grid-exists", grid_id=data["id"], code="grid-exists")
         values = {"id": data["id"], "community_id": unit_id, "name_zh": data["name_zh"],
                   "leader_id": _checked_leader(uow, data.get("leader_id")), "version": 1}
         row = uow.session.execute(sa.insert(g).values(**values).returning(*g.c)).first()
@@ -162,10 +157,9 @@ def add_grid(db, actor_id: str, unit_id: str, data: dict) -> dict:
 
 def update_grid(db, actor_id: str, unit_id: str, grid_id: str, data: dict) -> dict:
     """Rename a grid or set its leader (网格长)."""
-    data = validated(schemas.GridChange(), data, "grid change", "网格变更")
+    data = validated(schemas.GridChange(), data, "grid-change")
     if not data:
-        raise Invalid("Change name_zh or leader_id.", "请至少修改网格名称或网格长中的一项。",
-                      code="bad-grid-change")
+        raise Invalid.of("identity.bad-grid-change", code="bad-grid-change")
     g = models.grids
     with db.unit_of_work() as uow:
         _community(uow, unit_id)
@@ -176,8 +170,7 @@ def update_grid(db, actor_id: str, unit_id: str, grid_id: str, data: dict) -> di
                                   .values(**data, version=g.c.version + 1)
                                   .returning(*g.c)).first()
         if row is None:
-            raise NotFound(f"No grid {grid_id} in {unit_id}.",
-                           f"社区 {unit_id} 下没有网格 {grid_id}。")
+            raise NotFound.of("identity.grid-not-found", grid_id=grid_id, unit_id=unit_id)
         _audit(uow, unit_id, grid_id, actor_id, "grid-changed", data)
         uow.emit("grid.changed", row.id, _grid_event(row))
     log.info("admin %s changed grid %s: %s", actor_id, grid_id, data,

@@ -22,9 +22,8 @@ REVEALS_TO = "operator"
 
 def reveal_caller_number(db, actor: dict, callback: dict) -> dict:
     if REVEALS_TO not in actor["roles"]:
-        raise Forbidden("Only an operator may see a caller's number.",
-                        "只有话务员可以查看来电人号码。", code="role-required")
-    request = validated(schemas.CallbackToMake(), callback, "callback", "回访")
+        raise Forbidden.of("intake.caller-number-operators-only", code="role-required")
+    request = validated(schemas.CallbackToMake(), callback, "callback")
     r = models.reports
     now = datetime.now(UTC)
     with db.unit_of_work() as uow:
@@ -34,10 +33,7 @@ def reveal_caller_number(db, actor: dict, callback: dict) -> dict:
                    r.c.channel == "phone", r.c.reporter_phone.is_not(None))
             .order_by(r.c.seq)).all()
         if not rows:
-            raise Conflict("This case did not come in on the phone: there is no caller's "
-                           "number to show. Reach a resident through the app.",
-                           "该案卷不是电话来电，没有来电人号码可查看；请通过 App 联系居民。",
-                           code="no-caller-number")
+            raise Conflict.of("intake.no-caller-number", code="no-caller-number")
         uow.session.execute(sa.insert(models.caller_number_reveals), [
             {"id": str(uuid.uuid4()), "report_id": row.id,
              "case_id": str(request["case_id"]), "callback_id": str(request["callback_id"]),

@@ -24,7 +24,7 @@ OPEN311_MEDIA_URL_TTL_S = 3600
 
 
 def no_such_media(name: str) -> NotFound:
-    return NotFound(f"No attachment {name} here.", f"这里没有附件 {name}。")
+    return NotFound.of("intake.attachment-not-found", name=name)
 
 
 def signed(store, key: str, ttl_s: float) -> dict:
