@@ -35,7 +35,8 @@ def test_a_unit_id_is_lowercase_letters_digits_and_dashes(unit_id):
 def test_a_unit_change_takes_only_names_and_leader():
     with pytest.raises(Invalid):
         validated(schemas.UnitChange(), {"kind": "community"}, "unit-change")
-    assert validated(schemas.UnitChange(), {"leader_id": None}, "unit-change") == {"leader_id": None}
+    assert validated(schemas.UnitChange(), {"leader_id": None},
+                     "unit-change") == {"leader_id": None}
 
 
 def test_the_unit_and_grid_events_carry_the_whole_state_their_schemas_take():
