@@ -32,4 +32,4 @@ def act(uow, reference: TimedReference, settings: SupervisionSettings, actor: di
                                 attachments=request["attachments"] or [],
                                 priority=request.get("priority"),
                                 partner=request.get("partner")))
-    return case_view(actor, state)
+    return case_view(actor, state, reference.fresh(uow.session).units)

@@ -17,10 +17,10 @@ class CaseRecord:
         self.__dict__.update(state)
 
 
-def case_view(actor: dict, case) -> dict:
+def case_view(actor: dict, case, units: dict) -> dict:
     """The case as `actor` may read it (a row, or a state dict): who reported it and her
-    rating comment only for those who may know."""
-    view = schemas.CaseView().dump(CaseRecord(case) if isinstance(case, dict) else case)
+    rating comment only for those who may know. `units`: dispatch's copy, for names."""
+    view = schemas.CaseView(units).dump(CaseRecord(case) if isinstance(case, dict) else case)
     if not domain.may_read_rating_comment(actor, view["reporter_ids"]):
         view["feedback"] = None
     view["reporter_ids"] = domain.visible_reporters(actor, view["reporter_ids"])
@@ -43,7 +43,8 @@ def visible_case(uow, reference: TimedReference, actor: dict, case_id: str):
 
 
 def get_case(uow, reference: TimedReference, actor: dict, case_id: str) -> dict:
-    return case_view(actor, visible_case(uow, reference, actor, case_id))
+    return case_view(actor, visible_case(uow, reference, actor, case_id),
+                     reference.fresh(uow.session).units)
 
 
 def case_for_report(uow, reference: TimedReference, actor: dict,
@@ -122,6 +123,7 @@ def visibility_filter(uow, reference: TimedReference, actor: dict):
 
 def list_cases(uow, reference: TimedReference, actor: dict, query: dict) -> dict:
     """The cases `actor` may see, filtered and sorted as asked (case_list.py)."""
+    units = reference.fresh(uow.session).units
     return case_list.list_cases(uow, reference, actor, query,
                                 visibility_filter(uow, reference, actor),
-                                lambda row: case_view(actor, row))
+                                lambda row: case_view(actor, row, units))

@@ -97,7 +97,7 @@ def give_feedback(uow, reference: TimedReference, settings: SupervisionSettings,
     if role == domain.RECORDS_FOR_CALLERS:
         callers.close_rating_call(uow.session, actor, state["id"], request["rating"],
                                   request.get("comment"), state["updated_at"])
-    return case_view(actor, state)
+    return case_view(actor, state, reference.fresh(uow.session).units)
 
 
 # --- the partner's word (integration365 events) ------------------------------------------

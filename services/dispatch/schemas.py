@@ -4,7 +4,7 @@ from datetime import UTC
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from minqing_kernel.media import linked
-from minqing_kernel.reference import category_name, unit_name
+from minqing_kernel.reference import category_name
 from minqing_kernel.schemas import Text
 from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
@@ -108,16 +108,37 @@ class CaseQuery(Schema):
             raise ValidationError("must be after opened_from", "opened_to")
 
 
-class CaseView(Schema):
+class UnitNames(Schema):
+    """The case's unit and community by their public Chinese names, as dispatch's copy of
+    identity's units has them now (an admin may add or rename a unit: units.py), so the
+    view is made with that copy: `CaseView(units)`."""
+    unit_name = fields.Method("_unit_name")
+    community_name = fields.Method("_community_name")
+
+    def __init__(self, units: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def _name(self, unit_id: str | None) -> str | None:
+        unit = self.units.get(unit_id) if unit_id else None
+        return unit.name_zh if unit is not None else None
+
+    def _unit_name(self, case) -> str | None:
+        return self._name(case.unit_id)
+
+    def _community_name(self, case) -> str | None:
+        return self._name(case.community_id)
+
+
+class CaseView(UnitNames):
     id = fields.String()
     status = fields.String()
     status_zh = fields.Function(lambda c: STATUS_ZH[c.status])
     priority = fields.String()
     category = fields.String()
-    # What people read: the category, the unit and the community by their Chinese names.
+    # What people read: the category, the unit and the community by their Chinese names
+    # (the unit's and the community's: UnitNames).
     category_name = fields.Function(lambda c: category_name(c.category)[0])
-    unit_name = fields.Function(lambda c: unit_name(c.unit_id))
-    community_name = fields.Function(lambda c: unit_name(c.community_id))
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})
@@ -158,15 +179,14 @@ class CaseView(Schema):
         return view
 
 
-class WishView(Schema):
+class WishView(UnitNames):
     """A wish as the volunteer board shows it: what and where, never who asked."""
     id = fields.String()
     status = fields.String()
     category = fields.String()
-    # What people read: the category, the unit and the community by their Chinese names.
+    # What people read: the category, the unit and the community by their Chinese names
+    # (the unit's and the community's: UnitNames).
     category_name = fields.Function(lambda c: category_name(c.category)[0])
-    unit_name = fields.Function(lambda c: unit_name(c.unit_id))
-    community_name = fields.Function(lambda c: unit_name(c.community_id))
     description = fields.String()
     address = fields.String(allow_none=True)
     location = fields.Function(lambda c: {"lat": c.lat, "lon": c.lon})

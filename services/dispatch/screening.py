@@ -49,7 +49,8 @@ def merge(uow, reference: TimedReference, settings: SupervisionSettings, actor: 
     return case
 
 
-def duplicate_candidates(uow, actor: dict, case_id: str, query: dict) -> dict:
+def duplicate_candidates(uow, reference: TimedReference, actor: dict, case_id: str,
+                         query: dict) -> dict:
     """Open cases of the same category near this one in space and time, nearest first
     (PostGIS: ST_DWithin on the GiST-indexed geography point)."""
     require_operator(actor)
@@ -69,8 +70,9 @@ def duplicate_candidates(uow, actor: dict, case_id: str, query: dict) -> dict:
                sa.func.ST_DWithin(c.c.geog, source.geog, q["radius_m"]))
         .order_by(distance, c.c.seq).limit(q["limit"])).all()
     items = []
+    units = reference.fresh(uow.session).units
     for row in rows:
-        view = case_view(actor, row)
+        view = case_view(actor, row, units)
         view["distance_m"] = round(float(row.distance_m), 1)
         items.append(view)
     return {"case_id": source.id, "radius_m": q["radius_m"], "days": q["days"],

@@ -178,7 +178,8 @@ class DispatchService(OpsEndpoints):
     @rpc
     def duplicate_candidates(self, actor: dict, case_id: str, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return screening.duplicate_candidates(uow, actor, case_id, query)
+            return screening.duplicate_candidates(uow, self.reference, actor, case_id,
+                                                    query)
 
     @rpc
     def list_rules(self) -> dict:
@@ -222,7 +223,7 @@ class DispatchService(OpsEndpoints):
     @rpc
     def list_wishes(self, actor: dict, query: dict) -> dict:
         with self.db.unit_of_work() as uow:
-            return wishes.list_wishes(uow, actor, query)
+            return wishes.list_wishes(uow, self.reference, actor, query)
 
     @rpc
     def claim_wish(self, actor: dict, case_id: str) -> dict:

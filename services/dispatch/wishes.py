@@ -15,7 +15,7 @@ from services.dispatch.lifecycle import take_action
 from services.dispatch.repository import CaseRepository
 
 
-def list_wishes(uow, actor: dict, query: dict) -> dict:
+def list_wishes(uow, reference: TimedReference, actor: dict, query: dict) -> dict:
     """The board: every published wish, what it asks and where; never who asked."""
     q = validated(schemas.WishQuery(), query, "wish-query")
     c = models.cases
@@ -23,7 +23,8 @@ def list_wishes(uow, actor: dict, query: dict) -> dict:
     if q.get("claimed") is not None:
         stmt = stmt.where(c.c.wish_claimed_by.isnot(None) if q["claimed"]
                           else c.c.wish_claimed_by.is_(None))
-    return paged(uow.session, stmt, c.c.seq, q, schemas.WishView().dump)
+    view = schemas.WishView(reference.fresh(uow.session).units)
+    return paged(uow.session, stmt, c.c.seq, q, view.dump)
 
 
 def _locked_wish(uow, case_id: str) -> dict:
@@ -37,7 +38,7 @@ def claim_wish(uow, reference: TimedReference, settings: SupervisionSettings, ac
                case_id: str) -> dict:
     state = take_action(uow, reference, settings, actor, _locked_wish(uow, case_id),
                         "claim_wish", ActionInput(note="claimed"))
-    return schemas.WishView().dump(CaseRecord(state))
+    return schemas.WishView(reference.fresh(uow.session).units).dump(CaseRecord(state))
 
 
 def fulfil_wish(uow, reference: TimedReference, settings: SupervisionSettings, actor: dict,
@@ -46,4 +47,4 @@ def fulfil_wish(uow, reference: TimedReference, settings: SupervisionSettings, a
     state = take_action(uow, reference, settings, actor, _locked_wish(uow, case_id),
                         "fulfil_wish", ActionInput(result=request["note"],
                                                    attachments=request["attachments"] or []))
-    return schemas.WishView().dump(CaseRecord(state))
+    return schemas.WishView(reference.fresh(uow.session).units).dump(CaseRecord(state))

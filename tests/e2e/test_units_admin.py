@@ -72,7 +72,8 @@ def test_a_unit_an_admin_creates_is_one_dispatch_assigns_cases_to(stack, admin, 
     wait_for(lambda: unit["id"] in dispatch_units_seen(operator), what="dispatch's copy")
     _, case_id = open_case(stack, stack.client("resident-zhang"), category="hazard-facility",
                            location=IN_JINLONG, description="路灯不亮已有三天")
-    assert act(operator, case_id, action="assign", unit_id=unit["id"])["unit_id"] == unit["id"]
+    assigned = act(operator, case_id, action="assign", unit_id=unit["id"])
+    assert (assigned["unit_id"], assigned["unit_name"]) == (unit["id"], "测试科室")
     # and staff can be put in it (identity checks units against its own)
     r = admin.post("/v1/admin/staff", json={
         "username": f"h-{uuid.uuid4().hex[:10]}", "display_name": "科员", "roles": ["handler"],
@@ -80,8 +81,13 @@ def test_a_unit_an_admin_creates_is_one_dispatch_assigns_cases_to(stack, admin, 
     assert r.status_code == 201, r.text
 
 
-def test_a_renamed_unit_reaches_dispatch_and_the_change_is_audited(admin, operator):
+def test_a_renamed_unit_reaches_dispatch_and_the_change_is_audited(stack, admin, operator):
+    # Given a unit with a case assigned to it
     unit = new_unit(admin)
+    wait_for(lambda: unit["id"] in dispatch_units_seen(operator), what="dispatch's copy")
+    _, case_id = open_case(stack, stack.client("resident-zhang"), category="hazard-facility",
+                           location=IN_JINLONG, description="井盖松动有响声")
+    act(operator, case_id, action="assign", unit_id=unit["id"])
     # When an admin renames it
     r = patch(admin, f"/v1/admin/units/{unit['id']}", {"name_zh": "城市更新科"})
     assert r.status_code == 200, r.text
@@ -89,6 +95,8 @@ def test_a_renamed_unit_reaches_dispatch_and_the_change_is_audited(admin, operat
     # then the name staff read from dispatch follows
     wait_for(lambda: dispatch_units_seen(operator).get(unit["id"], {}).get("name_zh")
              == "城市更新科", what="the new name in dispatch")
+    # and the case names its unit by the new name (dispatch's copy, not the reference file)
+    assert operator.get(f"/v1/cases/{case_id}").json()["unit_name"] == "城市更新科"
     # and who changed what, when, is kept
     changes = admin.get(f"/v1/admin/units/{unit['id']}/changes").json()["items"]
     assert [(c["what"], c["actor_id"]) for c in changes] == [("unit-created", "admin"),

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from services.dispatch.audit import named
 from services.dispatch.case_views import case_view
 
-UNITS = {"comm-shibanqiao": SimpleNamespace(name_zh="石板桥社区")}
+UNITS = {"comm-shibanqiao": SimpleNamespace(name_zh="始版桥社区")}
 
 
 def entry(role: str, actor_id: str, unit_id: str | None = "comm-shibanqiao") -> dict:
@@ -19,8 +19,8 @@ def test_a_resident_sees_the_unit_and_the_role_of_a_handler_not_who_it_was():
     # when a resident reads it
     named(shown, UNITS, staff=False)
     # then she sees the community and the role, in Chinese, and no staff id
-    assert shown["actor_shown_as"] == "石板桥社区 · 处置人员"
-    assert shown["unit_name"] == "石板桥社区" and shown["actor_role_name"] == "处置人员"
+    assert shown["actor_shown_as"] == "始版桥社区 · 处置人员"
+    assert shown["unit_name"] == "始版桥社区" and shown["actor_role_name"] == "处置人员"
     assert shown["actor_id"] is None
 
 
@@ -40,7 +40,7 @@ def test_staff_keep_the_id_and_also_get_the_names():
     shown = entry("handler", "handler-shibanqiao")
     named(shown, UNITS, staff=True)
     assert shown["actor_id"] == "handler-shibanqiao"
-    assert shown["actor_shown_as"] == "石板桥社区 · 处置人员"
+    assert shown["actor_shown_as"] == "始版桥社区 · 处置人员"
 
 
 CASE = {"id": "c1", "status": "assigned", "priority": "normal", "category": "dispute-noise",
@@ -59,7 +59,7 @@ def test_a_case_shows_its_category_unit_and_community_by_their_chinese_names():
     # given a noise case handled by 始版桥社区
     case = dict(CASE)
     # when its reporter reads it
-    view = case_view({"id": "r", "roles": ["resident"]}, case)
+    view = case_view({"id": "r", "roles": ["resident"]}, case, UNITS)
     # then she reads names, not codes
     assert (view["category_name"], view["unit_name"], view["community_name"]) == \
         ("噪音扰民", "始版桥社区", "始版桥社区")
@@ -67,8 +67,9 @@ def test_a_case_shows_its_category_unit_and_community_by_their_chinese_names():
 
 def test_a_resident_does_not_see_which_volunteer_took_up_her_wish_staff_do():
     case = dict(CASE, status="wish", wish_claimed_by="patroller-zhao")
-    assert case_view({"id": "r", "roles": ["resident"]}, case)["wish_claimed_by"] is None
-    assert case_view({"id": "operator-chen", "roles": ["operator"]}, case)[
+    assert case_view({"id": "r", "roles": ["resident"]}, case, UNITS)["wish_claimed_by"] is None
+    assert case_view({"id": "operator-chen", "roles": ["operator"]}, case, UNITS)[
         "wish_claimed_by"] == "patroller-zhao"
-    assert case_view({"id": "patroller-zhao", "roles": ["patroller", "resident"]}, case)[
+    assert case_view({"id": "patroller-zhao", "roles": ["patroller", "resident"]}, case,
+                     UNITS)[
         "wish_claimed_by"] == "patroller-zhao"
