@@ -15,6 +15,7 @@ from nameko.dependency_providers import Config
 
 from gateway import accounts as account_routes
 from gateway import auth
+from gateway import rewards as reward_routes
 from gateway.body import body
 from gateway.open311 import Open311Endpoints
 from gateway.ratelimit import (
@@ -48,7 +49,8 @@ def openapi_document() -> str:
     return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")), ensure_ascii=False)
 
 
-class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints):
+class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints,
+                     reward_routes.RewardEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
@@ -56,6 +58,7 @@ class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpo
     identity = RemoteService("identity")
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")
+    rewards = RemoteService("rewards")
     report_limit = ReportRateLimit()
     upload_limit = UploadRateLimit()
     sign_in_limits = SignInLimits()

@@ -1,0 +1,45 @@
+"""What crosses rewards' boundary: requests in (RPC, from the gateway), views out."""
+from marshmallow import Schema, fields, validate
+
+from minqing_kernel.schemas import Text
+from services.rewards import domain
+
+
+class RuleChange(Schema):
+    min_fen = fields.Integer(required=True, strict=True,
+                             validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
+    max_fen = fields.Integer(required=True, strict=True,
+                             validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
+
+
+class RewardAction(Schema):
+    action = fields.String(required=True,
+                           validate=validate.OneOf(["propose", "approve", "refuse"]))
+    amount_fen = fields.Integer(strict=True, validate=validate.Range(domain.MIN_FEN,
+                                                                     domain.MAX_FEN))
+    reason = Text(validate=validate.Length(max=500), allow_none=True)
+
+
+class PayoutAction(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(domain.PAYOUT_ACTIONS))
+    note = Text(validate=validate.Length(max=500), allow_none=True)
+
+
+class RewardQuery(Schema):
+    status = fields.String(validate=validate.OneOf(domain.REWARD_STATUSES))
+    cursor = fields.String()
+    limit = fields.String()
+
+
+class PayoutQuery(Schema):
+    status = fields.String(validate=validate.OneOf(domain.PAYOUT_STATUSES))
+    batch_id = fields.UUID()
+    cursor = fields.String()
+    limit = fields.String()
+
+
+class LeaderboardQuery(Schema):
+    period = fields.String(load_default="month", validate=validate.OneOf(["month", "year"]))
+    at = fields.String(validate=validate.Regexp(r"^\d{4}(-\d{2})?$"))
+    community_id = Text(validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(load_default=10, validate=validate.Range(1, 100))
