@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from minqing_kernel.errors import Forbidden, Invalid, NotFound, Unavailable, validated
 from minqing_kernel.events import Event
+from minqing_kernel.ids import uuid_or_404
 from minqing_kernel.pagination import paged
 from services.rewards import domain, models, schemas
 from services.rewards.metrics import (
@@ -166,6 +167,7 @@ def balance_of(session, account: str) -> int:
 
 def reward_action(db, actor: dict, reward_id: str, body: dict, threshold_fen: int,
                   now=utcnow) -> dict:
+    reward_id = uuid_or_404(reward_id, "reward", "奖励")
     req = validated(schemas.RewardAction(), body, "reward action", "奖励操作")
     with db.unit_of_work() as uow:
         s = uow.session
@@ -338,6 +340,7 @@ def create_payouts(db, actor: dict, now=utcnow) -> dict:
 
 
 def payout_action(db, actor: dict, payout_id: str, body: dict, now=utcnow) -> dict:
+    payout_id = uuid_or_404(payout_id, "payout", "兑付")
     req = validated(schemas.PayoutAction(), body, "payout action", "兑付操作")
     action = req["action"]
     with db.unit_of_work() as uow:
