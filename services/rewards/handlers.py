@@ -40,6 +40,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _iso(at: datetime | None) -> str | None:
+    """RFC 3339, as every time this API sends (UTC as stored)."""
+    return None if at is None else at.isoformat()
+
+
 def _roles(actor: dict) -> set[str]:
     return set(actor.get("roles") or ())
 
@@ -211,8 +216,8 @@ def reward_view(reward, actor: dict) -> dict:
             "min_fen": get("min_fen"), "max_fen": get("max_fen"),
             "status": get("status"), "status_zh": domain.STATUS_ZH[get("status")],
             "reason": get("reason"), "proposed_by": get("proposed_by"),
-            "decided_by": get("decided_by"), "created_at": get("created_at"),
-            "decided_at": get("decided_at")}
+            "decided_by": get("decided_by"), "created_at": _iso(get("created_at")),
+            "decided_at": _iso(get("decided_at"))}
     # Who a reward is for is who reported: the command center and admins know it (they
     # pay and call back), the resident is told her own, a leader approves without it.
     if _roles(actor) & STAFF_VIEWERS or get("resident_id") == actor["id"]:
@@ -257,7 +262,7 @@ def my_balance(db, actor: dict) -> dict:
             "balance_yuan": domain.yuan(balance), "in_payment_fen": int(in_payment),
             "paid_fen": int(paid) - int(reversed_fen),
             "entries": [{"kind": e.kind, "amount_fen": e.amount_fen, "reward_id": e.reward_id,
-                         "payout_id": e.payout_id, "at": e.at} for e in entries]}
+                         "payout_id": e.payout_id, "at": _iso(e.at)} for e in entries]}
 
 
 # --- rules ---------------------------------------------------------------------------------
@@ -265,7 +270,7 @@ def my_balance(db, actor: dict) -> dict:
 def _rule_view(r) -> dict:
     return {"reward_class": r.reward_class, "reward_class_zh": domain.CLASS_ZH.get(
         r.reward_class), "priority": r.priority, "min_fen": r.min_fen, "max_fen": r.max_fen,
-        "updated_at": r.updated_at, "updated_by": r.updated_by}
+        "updated_at": _iso(r.updated_at), "updated_by": r.updated_by}
 
 
 def list_rules(db) -> dict:
@@ -303,12 +308,13 @@ def set_rule(db, actor: dict, reward_class: str, priority: str, body: dict,
 
 
 def rule_changes(db, query: dict) -> dict:
+    query = validated(schemas.Page(), query, "query", "查询参数")
     C = models.rule_changes
     stmt = sa.select(C).order_by(C.c.seq.desc())
     with db.unit_of_work() as uow:
         return paged(uow.session, stmt, C.c.seq, query, lambda r: {
             "reward_class": r.reward_class, "priority": r.priority, "before": r.before,
-            "after": r.after, "actor_id": r.actor_id, "at": r.at}, newest_first=True)
+            "after": r.after, "actor_id": r.actor_id, "at": _iso(r.at)}, newest_first=True)
 
 
 # --- payouts -------------------------------------------------------------------------------
@@ -388,8 +394,8 @@ def payout_view(p, actor: dict, reversed_: bool = False) -> dict:
             "status_zh": domain.PAYOUT_STATUS_ZH[get("status")], "reversed": reversed_,
             "created_by": get("created_by"), "approved_by": get("approved_by"),
             "decided_by": get("decided_by"), "note": get("note"),
-            "created_at": get("created_at"), "approved_at": get("approved_at"),
-            "decided_at": get("decided_at")}
+            "created_at": _iso(get("created_at")), "approved_at": _iso(get("approved_at")),
+            "decided_at": _iso(get("decided_at"))}
     if _roles(actor) & STAFF_VIEWERS:
         view["resident_id"] = get("resident_id")
     return view

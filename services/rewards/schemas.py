@@ -25,17 +25,18 @@ class PayoutAction(Schema):
     note = Text(validate=validate.Length(max=500), allow_none=True)
 
 
-class RewardQuery(Schema):
-    status = fields.String(validate=validate.OneOf(domain.REWARD_STATUSES))
+class Page(Schema):
     cursor = fields.String()
-    limit = fields.String()
+    limit = fields.Integer(validate=validate.Range(1, 100))
 
 
-class PayoutQuery(Schema):
+class RewardQuery(Page):
+    status = fields.String(validate=validate.OneOf(domain.REWARD_STATUSES))
+
+
+class PayoutQuery(Page):
     status = fields.String(validate=validate.OneOf(domain.PAYOUT_STATUSES))
     batch_id = fields.UUID()
-    cursor = fields.String()
-    limit = fields.String()
 
 
 class LeaderboardQuery(Schema):
