@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway import auth
 from gateway.body import body
-from minqing_kernel.errors import NotFound
+from minqing_kernel.errors import Invalid, NotFound
 from minqing_kernel.web import http, json_response
 
 REVIEWERS = ("operator", "leader", "admin")
@@ -100,7 +100,29 @@ class RewardEndpoints:
     def leaderboard(self, request):
         """爆料排名: everyone signed in sees names or masks; her own row is marked."""
         actor = self.actor(request)
-        board = self.rewards.leaderboard(actor, request.args.to_dict())
+        return json_response(self._named_board(actor, request.args.to_dict()))
+
+    @http("GET", "/v1/leaderboard/top-reporters")
+    def top_reporters(self, request):
+        """The year's 爆料达人 (top-N), as JSON or as CSV for the commendation."""
+        actor = self.actor(request)
+        args = request.args.to_dict()
+        fmt = args.pop("format", "json")
+        if fmt not in ("json", "csv"):
+            raise Invalid("format is json or csv.", "format 为 json 或 csv。",
+                          errors=[{"field": "format", "message": "json or csv"}])
+        if "year" in args:
+            args["at"] = args.pop("year")
+        query = {**args, "period": "year"}
+        board = self._named_board(actor, query)
+        if fmt == "csv":
+            return 200, {"Content-Type": "text/csv; charset=utf-8",
+                         "Content-Disposition": 'attachment; filename="top-reporters.csv"'
+                         }, self.rewards.top_reporters_csv(board["at"], board["items"])
+        return json_response(board)
+
+    def _named_board(self, actor: dict, query: dict) -> dict:
+        board = self.rewards.leaderboard(actor, query)
         names = self._display_names([row["resident_id"] for row in board["items"]])
 
         def shown(row: dict | None) -> dict | None:
@@ -113,4 +135,4 @@ class RewardEndpoints:
 
         board["items"] = [shown(row) for row in board["items"]]
         board["me"] = shown(board["me"])
-        return json_response(board)
+        return board

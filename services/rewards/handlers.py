@@ -453,6 +453,22 @@ def export_payouts(db, query: dict, names: dict[str, str | None]) -> str:
 
 # --- ranking -------------------------------------------------------------------------------
 
+TOP_FIELDS = ("名次", "姓名", "爆料数", "有效爆料数", "奖励金额（元）")
+
+
+def top_reporters_csv(year: str, rows: list[dict]) -> str:
+    """The year's 爆料达人 as CSV: rows as the gateway shows them (names, not ids);
+    UTF-8 with a BOM like every CSV here, so a spreadsheet opens the Chinese intact."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TOP_FIELDS)
+    for r in rows:
+        writer.writerow([r["rank"], r["name"], r["reports"], r["valid_reports"],
+                         f"{r['rewards_fen'] / 100:.2f}"])
+    return out.getvalue()
+
+
 def leaderboard(db, actor: dict, query: dict, now=utcnow) -> dict:
     """爆料排名 for a Beijing-time month or year, optionally one community: reports filed,
     valid reports (their case closed), rewards approved. Resident ids go to the gateway,

@@ -97,3 +97,7 @@ class RewardsService(OpsEndpoints):
     @rpc
     def leaderboard(self, actor: dict, query: dict) -> dict:
         return handlers.leaderboard(self.db, actor, query)
+
+    @rpc
+    def top_reporters_csv(self, year: str, rows: list) -> str:
+        return handlers.top_reporters_csv(year, rows)

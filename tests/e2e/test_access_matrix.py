@@ -147,6 +147,7 @@ MATRIX = {
                                              (401, 403, 403, 403, 403, 403, 200, 200, 403),
     "GET /v1/payouts/export":                (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/leaderboard":                   (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/leaderboard/top-reporters":     (401, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -797,6 +798,7 @@ ENDPOINTS = {
     "POST /v1/payouts/{pending}/actions refuse": refuse_payout,
     "GET /v1/payouts/export": export_payouts,
     "GET /v1/leaderboard": leaderboard,
+    "GET /v1/leaderboard/top-reporters": lambda c, w: c.get("/v1/leaderboard/top-reporters"),
 }
 
 

@@ -296,6 +296,17 @@ def test_the_leaderboard_counts_what_happened_and_shows_no_ids(stack, people):
     other = p["li"].get("/v1/leaderboard", params={"period": "year"}).json()
     assert "张阿姨" in {row["name"] for row in other["items"]}
     assert zhang.user["id"] not in str(other)
+    # And the year's 爆料达人 list has the same figures, as JSON and as a CSV with the
+    # Chinese intact
+    year = p["li"].get("/v1/leaderboard/top-reporters", params={"limit": 100}).json()
+    row = next(r for r in year["items"] if r["name"] == "张阿姨")
+    r = p["li"].get("/v1/leaderboard/top-reporters", params={"limit": 100, "format": "csv"})
+    assert r.status_code == 200 and r.content.startswith("\ufeff".encode())
+    table = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert {k: v for k, v in next(x for x in table if x["姓名"] == "张阿姨").items()} == {
+        "名次": str(row["rank"]), "姓名": "张阿姨", "爆料数": str(row["reports"]),
+        "有效爆料数": str(row["valid_reports"]),
+        "奖励金额（元）": f"{row['rewards_fen'] / 100:.2f}"}
 
 
 def test_an_admin_edits_a_rule_and_the_change_is_audited(stack, people):
