@@ -203,6 +203,22 @@ def approve(reward: dict, actor: dict, threshold_fen: int, handlers: set[str]) -
     return {"status": APPROVED, "decided_by": actor["id"]}
 
 
+def check_caps(amount_fen: int, earned_today_fen: int, earned_month_fen: int,
+               daily_cap_fen: int | None, monthly_cap_fen: int | None) -> None:
+    """Abuse: what one resident may be awarded per Beijing-time day and month. A reward
+    that would pass a cap stays proposed (it may be approved another day, or refused)."""
+    if daily_cap_fen is not None and earned_today_fen + amount_fen > daily_cap_fen:
+        raise Conflict(f"This resident's rewards today would pass the daily cap of "
+                       f"{yuan(daily_cap_fen)} yuan.",
+                       f"该居民今日奖励将超过每日上限 {yuan(daily_cap_fen)} 元。",
+                       code="daily-cap")
+    if monthly_cap_fen is not None and earned_month_fen + amount_fen > monthly_cap_fen:
+        raise Conflict(f"This resident's rewards this month would pass the monthly cap of "
+                       f"{yuan(monthly_cap_fen)} yuan.",
+                       f"该居民本月奖励将超过每月上限 {yuan(monthly_cap_fen)} 元。",
+                       code="monthly-cap")
+
+
 def refuse(reward: dict, actor: dict, reason: str | None) -> dict:
     _must_be(actor, REVIEWERS, "Only the command center, leaders and admins refuse rewards.",
              "只有指挥中心、领导和管理员可以不予奖励。")

@@ -170,8 +170,30 @@ def balance_of(session, account: str) -> int:
 
 # --- deciding a reward -------------------------------------------------------------------
 
+def _earned_since(session, resident_id: str, since: datetime) -> int:
+    return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(R.c.amount_fen), 0))
+                               .where(R.c.resident_id == resident_id,
+                                      R.c.status == domain.APPROVED,
+                                      R.c.decided_at >= since)).scalar())
+
+
+def _check_caps(session, reward: dict, at: datetime, daily_cap_fen: int | None,
+                monthly_cap_fen: int | None) -> None:
+    if daily_cap_fen is None and monthly_cap_fen is None:
+        return
+    # One approval per resident at a time, so two at once cannot both slip under a cap.
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(
+        sa.func.hashtext(f"rewards-cap:{reward['resident_id']}"))))
+    local = at.astimezone(domain.BEIJING)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    domain.check_caps(reward["amount_fen"], _earned_since(session, reward["resident_id"], day),
+                      _earned_since(session, reward["resident_id"], day.replace(day=1)),
+                      daily_cap_fen, monthly_cap_fen)
+
+
 def reward_action(db, actor: dict, reward_id: str, body: dict, threshold_fen: int,
-                  now=utcnow) -> dict:
+                  now=utcnow, daily_cap_fen: int | None = None,
+                  monthly_cap_fen: int | None = None) -> dict:
     reward_id = uuid_or_404(reward_id, "reward", "奖励")
     req = validated(schemas.RewardAction(), body, "reward action", "奖励操作")
     with db.unit_of_work() as uow:
@@ -189,6 +211,7 @@ def reward_action(db, actor: dict, reward_id: str, body: dict, threshold_fen: in
             changes = domain.propose(reward, actor, req["amount_fen"])
         elif action == "approve":
             changes = domain.approve(reward, actor, threshold_fen, _handlers(s, reward["case_id"]))
+            _check_caps(s, reward, at, daily_cap_fen, monthly_cap_fen)
         else:
             changes = domain.refuse(reward, actor, req.get("reason"))
         if "status" in changes:

@@ -19,6 +19,11 @@ from minqing_kernel.web import OpsEndpoints
 from services.rewards import handlers, models
 
 
+def _fen_or_none(value) -> int | None:
+    """A cap from config; empty or 0 means none."""
+    return int(value) if value not in (None, "", 0, "0") else None
+
+
 class RewardsService(OpsEndpoints):
     name = "rewards"
     config = Config()
@@ -56,7 +61,10 @@ class RewardsService(OpsEndpoints):
 
     @rpc
     def reward_action(self, actor: dict, reward_id: str, body: dict) -> dict:
-        return handlers.reward_action(self.db, actor, reward_id, body, self.threshold_fen)
+        return handlers.reward_action(
+            self.db, actor, reward_id, body, self.threshold_fen,
+            daily_cap_fen=_fen_or_none(self.config.get("REWARD_DAILY_CAP_FEN")),
+            monthly_cap_fen=_fen_or_none(self.config.get("REWARD_MONTHLY_CAP_FEN")))
 
     @rpc
     def my_balance(self, actor: dict) -> dict:

@@ -201,3 +201,23 @@ def test_without_at_the_period_is_the_one_now_in_beijing():
 
 def test_a_mask_never_shows_a_phone_number():
     assert domain.mask("13800000001")[-4:] == "0001" and "138" not in domain.mask("13800000001")
+
+
+# --- caps ----------------------------------------------------------------------------------
+
+def test_an_approval_past_the_daily_cap_is_refused_and_up_to_it_allowed():
+    assert domain.check_caps(2000, earned_today_fen=98000, earned_month_fen=98000,
+                             daily_cap_fen=100000, monthly_cap_fen=300000) is None
+    with pytest.raises(Conflict) as err:
+        domain.check_caps(2001, 98000, 98000, 100000, 300000)
+    assert err.value.code == "daily-cap"
+
+
+def test_an_approval_past_the_monthly_cap_is_refused():
+    with pytest.raises(Conflict) as err:
+        domain.check_caps(5000, 0, 296000, 100000, 300000)
+    assert err.value.code == "monthly-cap"
+
+
+def test_without_caps_any_amount_is_allowed():
+    assert domain.check_caps(200000, 10**9, 10**9, None, None) is None

@@ -209,6 +209,25 @@ def test_above_the_threshold_the_proposer_cannot_approve_their_own(stack, people
     assert r.json()["status"] == "approved" and "resident_id" not in r.json()
 
 
+def test_an_approval_past_the_daily_cap_waits_as_proposed(stack, people):
+    p = people
+    # Given rewards runs with a daily cap nobody's reward fits under
+    stack.restart("rewards", REWARD_DAILY_CAP_FEN="1")
+    try:
+        case_id = case_of(stack, submit(p["li"], "小区健身区地面塌陷"))
+        act(p["chen"], case_id, action="close_directly", note="已围挡")
+        reward = reward_of(stack, case_id)
+        # When an operator approves it, then it is refused and stays proposed
+        r = p["chen"].post(f"/v1/rewards/{reward.id}/actions", json={"action": "approve"})
+        assert (r.status_code, r.json()["type"]) == (409, "/problems/daily-cap")
+        assert rewards_of_case(stack, case_id)[0].status == "proposed"
+    finally:
+        stack.restart("rewards")
+    # And with the usual caps it is approved
+    r = p["chen"].post(f"/v1/rewards/{reward.id}/actions", json={"action": "approve"})
+    assert r.status_code == 200, r.text
+
+
 def test_a_refused_reward_tells_the_resident_why(stack, people):
     p = people
     case_id = case_of(stack, submit(p["li"], "绿化带里的路灯线裸露在外"))
