@@ -14,6 +14,7 @@ from minqing_kernel.web import http, json_response
 
 REVIEWERS = ("operator", "leader", "admin")
 FINANCE = ("admin",)
+FLAGGERS = ("operator", "admin")  # who know who reported (they flag reporters)
 PAYOUT_VIEWERS = ("leader", "admin")  # finance, and the leaders who approve payouts
 MAX_NAMED = 100  # names looked up for one export or ranking (one RPC each)
 
@@ -49,6 +50,20 @@ class RewardEndpoints:
         actor = self.actor(request)
         auth.require_role(actor, *REVIEWERS)
         return json_response(self.rewards.reward_action(actor, reward_id, body(request)))
+
+    @http("PUT", "/v1/rewards/flags/<string:resident_id>", max_body_bytes=4096)
+    def flag_reporter(self, request, resident_id):
+        """The command center flags a reporter (suspected abuse): rewards held."""
+        actor = self.actor(request)
+        auth.require_role(actor, *FLAGGERS)
+        return json_response(self.rewards.flag_resident(actor, resident_id, body(request)))
+
+    @http("DELETE", "/v1/rewards/flags/<string:resident_id>")
+    def unflag_reporter(self, request, resident_id):
+        """A leader or an admin reviewed the reporter: the flag is lifted."""
+        actor = self.actor(request)
+        auth.require_role(actor, *PAYOUT_VIEWERS)
+        return json_response(self.rewards.unflag_resident(actor, resident_id))
 
     @http("GET", "/v1/rewards/rules")
     def reward_rules(self, request):

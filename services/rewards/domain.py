@@ -203,6 +203,15 @@ def approve(reward: dict, actor: dict, threshold_fen: int, handlers: set[str]) -
     return {"status": APPROVED, "decided_by": actor["id"]}
 
 
+def check_not_flagged(flag_reason: str | None) -> None:
+    """A flagged reporter's rewards are held for review: not approved while flagged."""
+    if flag_reason is not None:
+        raise Conflict("The reporter is flagged for review; a leader or an admin lifts the "
+                       "flag before her rewards are approved.",
+                       "该爆料人已被标记待核查，须由领导或管理员核查解除后方可批准奖励。",
+                       code="reporter-flagged")
+
+
 def check_caps(amount_fen: int, earned_today_fen: int, earned_month_fen: int,
                daily_cap_fen: int | None, monthly_cap_fen: int | None) -> None:
     """Abuse: what one resident may be awarded per Beijing-time day and month. A reward

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -211,6 +212,9 @@ def reward_action(db, actor: dict, reward_id: str, body: dict, threshold_fen: in
             changes = domain.propose(reward, actor, req["amount_fen"])
         elif action == "approve":
             changes = domain.approve(reward, actor, threshold_fen, _handlers(s, reward["case_id"]))
+            domain.check_not_flagged(s.execute(sa.select(models.flagged_residents.c.reason)
+                                               .where(models.flagged_residents.c.resident_id
+                                                      == reward["resident_id"])).scalar())
             _check_caps(s, reward, at, daily_cap_fen, monthly_cap_fen)
         else:
             changes = domain.refuse(reward, actor, req.get("reason"))
@@ -286,6 +290,46 @@ def my_balance(db, actor: dict) -> dict:
             "paid_fen": int(paid) - int(reversed_fen),
             "entries": [{"kind": e.kind, "amount_fen": e.amount_fen, "reward_id": e.reward_id,
                          "payout_id": e.payout_id, "at": _iso(e.at)} for e in entries]}
+
+
+# --- flagged reporters ------------------------------------------------------------------
+
+RESIDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _resident_id(value: str) -> str:
+    """A reporter id from a path: an account id or a keyed caller id; anything else names
+    nobody (404, as for any id we do not hold)."""
+    if not isinstance(value, str) or not RESIDENT_ID.match(value):
+        raise NotFound(f"No resident {value!r}.", f"居民 {value!r} 不存在。")
+    return value
+
+
+def flag_resident(db, actor: dict, resident_id: str, body: dict, now=utcnow) -> dict:
+    """An operator flags a reporter (suspected abuse): her rewards are held."""
+    resident_id = _resident_id(resident_id)
+    req = validated(schemas.FlagRequest(), body, "flag", "标记")
+    F = models.flagged_residents
+    row = {"resident_id": resident_id, "reason": req["reason"], "flagged_by": actor["id"],
+           "flagged_at": now()}
+    with db.unit_of_work() as uow:
+        stmt = pg.insert(F).values(row)
+        uow.session.execute(stmt.on_conflict_do_update(
+            index_elements=[F.c.resident_id],
+            set_={k: stmt.excluded[k] for k in ("reason", "flagged_by", "flagged_at")}))
+    return {**row, "flagged_at": _iso(row["flagged_at"])}
+
+
+def unflag_resident(db, actor: dict, resident_id: str) -> dict:
+    """A leader or an admin has reviewed the reporter: her rewards may be approved."""
+    resident_id = _resident_id(resident_id)
+    F = models.flagged_residents
+    with db.unit_of_work() as uow:
+        gone = uow.session.execute(sa.delete(F).where(F.c.resident_id == resident_id)
+                                   .returning(F.c.resident_id)).first()
+    if gone is None:
+        raise NotFound(f"{resident_id} is not flagged.", f"{resident_id} 未被标记。")
+    return {"resident_id": resident_id, "flagged": False}
 
 
 # --- rules ---------------------------------------------------------------------------------

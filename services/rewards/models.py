@@ -128,3 +128,13 @@ payout_reversals = sa.Table(
     sa.Column("actor_id", sa.String(64), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Residents an operator flagged (suspected abuse): their rewards are held, not approved,
+# until a leader or an admin has reviewed and lifted the flag.
+flagged_residents = sa.Table(
+    "flagged_residents", metadata,
+    sa.Column("resident_id", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("flagged_by", sa.String(64), nullable=False),
+    sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -5,6 +5,10 @@ from minqing_kernel.schemas import Text
 from services.rewards import domain
 
 
+class FlagRequest(Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
+
+
 class RuleChange(Schema):
     min_fen = fields.Integer(required=True, strict=True,
                              validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))

@@ -67,6 +67,14 @@ class RewardsService(OpsEndpoints):
             monthly_cap_fen=_fen_or_none(self.config.get("REWARD_MONTHLY_CAP_FEN")))
 
     @rpc
+    def flag_resident(self, actor: dict, resident_id: str, body: dict) -> dict:
+        return handlers.flag_resident(self.db, actor, resident_id, body)
+
+    @rpc
+    def unflag_resident(self, actor: dict, resident_id: str) -> dict:
+        return handlers.unflag_resident(self.db, actor, resident_id)
+
+    @rpc
     def my_balance(self, actor: dict) -> dict:
         return handlers.my_balance(self.db, actor)
 

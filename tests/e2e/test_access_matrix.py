@@ -148,6 +148,8 @@ MATRIX = {
     "GET /v1/payouts/export":                (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/leaderboard":                   (401, 200, 200, 200, 200, 200, 200, 200, 200),
     "GET /v1/leaderboard/top-reporters":     (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "PUT /v1/rewards/flags/{resident}":      (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "DELETE /v1/rewards/flags/{flagged}":    (401, 403, 403, 403, 403, 403, 200, 200, 403),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -701,6 +703,14 @@ def export_payouts(c: Caller, w: World):
     return r
 
 
+def unflag(c: Caller, w: World):
+    flagged = f"resident-{uuid.uuid4().hex[:8]}"
+    r = w.callers["operator"].http.put(f"{c.base}/v1/rewards/flags/{flagged}",
+                                       json={"reason": "核查"})
+    assert r.status_code == 200, r.text
+    return c.http.delete(f"{c.base}/v1/rewards/flags/{flagged}")
+
+
 def leaderboard(c: Caller, w: World):
     r = c.get("/v1/leaderboard", params={"period": "year"})
     if r.status_code == 200:  # names or masks, never ids
@@ -799,6 +809,10 @@ ENDPOINTS = {
     "GET /v1/payouts/export": export_payouts,
     "GET /v1/leaderboard": leaderboard,
     "GET /v1/leaderboard/top-reporters": lambda c, w: c.get("/v1/leaderboard/top-reporters"),
+    # a made-up reporter: flagging a real one would hold the approve rows' rewards
+    "PUT /v1/rewards/flags/{resident}": lambda c, w: c.http.put(
+        f"{c.base}/v1/rewards/flags/resident-matrix-flag", json={"reason": "核查"}),
+    "DELETE /v1/rewards/flags/{flagged}": unflag,
 }
 
 

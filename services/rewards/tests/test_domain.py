@@ -221,3 +221,10 @@ def test_an_approval_past_the_monthly_cap_is_refused():
 
 def test_without_caps_any_amount_is_allowed():
     assert domain.check_caps(200000, 10**9, 10**9, None, None) is None
+
+
+def test_a_flagged_reporters_reward_is_held():
+    with pytest.raises(Conflict) as err:
+        domain.check_not_flagged("重复爆料")
+    assert err.value.code == "reporter-flagged"
+    assert domain.check_not_flagged(None) is None

@@ -228,6 +228,27 @@ def test_an_approval_past_the_daily_cap_waits_as_proposed(stack, people):
     assert r.status_code == 200, r.text
 
 
+def test_a_flagged_reporters_reward_is_held_until_the_flag_is_lifted(stack, people):
+    p = people
+    li = p["li"].user["id"]
+    # Given the command center flags a reporter, and a case of hers closes
+    r = p["chen"].http.put(f"{p['chen'].base}/v1/rewards/flags/{li}",
+                           json={"reason": "短时间内重复爆料"})
+    assert r.status_code == 200, r.text
+    case_id = case_of(stack, submit(p["li"], "楼顶违建搭棚，有坠落隐患"))
+    act(p["chen"], case_id, action="close_directly", note="已通知拆除")
+    reward = reward_of(stack, case_id)
+    # When her reward is approved, then it is held (it stays proposed)
+    r = p["chen"].post(f"/v1/rewards/{reward.id}/actions", json={"action": "approve"})
+    assert (r.status_code, r.json()["type"]) == (409, "/problems/reporter-flagged")
+    assert rewards_of_case(stack, case_id)[0].status == "proposed"
+    # When a leader lifts the flag after review, then it is approved
+    r = p["jinjiang"].http.delete(f"{p['jinjiang'].base}/v1/rewards/flags/{li}")
+    assert r.status_code == 200, r.text
+    r = p["chen"].post(f"/v1/rewards/{reward.id}/actions", json={"action": "approve"})
+    assert r.status_code == 200, r.text
+
+
 def test_a_refused_reward_tells_the_resident_why(stack, people):
     p = people
     case_id = case_of(stack, submit(p["li"], "绿化带里的路灯线裸露在外"))
