@@ -138,22 +138,27 @@ def test_a_reports_journey_ends_in_the_balance_exactly_once_despite_redelivery(s
     assert ledger_sums(stack) == (0, 0)
 
 
-def test_a_reward_survives_the_consumer_killed_before_its_ack(stack, people):
+def test_rewards_survive_the_consumer_killed_before_its_ack(stack, people):
     p = people
     zhang = p["zhang"]
-    case_id = case_of(stack, submit(zhang, "人行道井盖松动，踩上去会翻"))
-    act(p["chen"], case_id, action="assign", unit_id=UNIT)
-    act(p["shibanqiao"], case_id, action="accept")
-    act(p["shibanqiao"], case_id, action="resolve", result="已更换井盖")
-    # Given rewards will be SIGKILLed after committing the reward, before acking
+    cases = [case_of(stack, submit(zhang, text)) for text in
+             ("人行道井盖松动，踩上去会翻", "路口护栏被撞断，行人易跌落")]
+    for case_id in cases:
+        act(p["chen"], case_id, action="assign", unit_id=UNIT)
+        act(p["shibanqiao"], case_id, action="accept")
+        act(p["shibanqiao"], case_id, action="resolve", result="已修复")
+    # Given rewards will be SIGKILLed after committing rewards, before acking them
     with stack.frozen_at("rewards", f"{CONSUMER}.before_ack") as kill_there:
-        # When the case closes and rewards dies there
-        close(zhang, case_id)
+        # When both cases close and rewards dies there
+        for case_id in cases:
+            close(zhang, case_id)
         kill_there()
-        assert len(rewards_of_case(stack, case_id)) == 1
-    # Then the restarted rewards gets case.closed again and proposes nothing more
-    wait_for(lambda: handled(stack) >= 1, what="the redelivered case.closed handled")
-    assert len(rewards_of_case(stack, case_id)) == 1
+        assert len(rewards_of_case(stack, cases[0])) == 1
+    # Then the restarted rewards gets the unacked case.closed again: one reward per case
+    for case_id in cases:
+        reward_of(stack, case_id)
+    wait_for(lambda: handled(stack) >= 1, what="a redelivered case.closed handled")
+    assert [len(rewards_of_case(stack, c)) for c in cases] == [1, 1]
 
 
 def test_a_merged_duplicate_pays_only_the_first_reporter(stack, people):
