@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # 民情E点通: one image for every service; the service is chosen at start:
-#   docker run IMAGE gateway|identity|intake|dispatch|integration365|provision|pingan365-sim|sms-sim
+#   docker run IMAGE gateway|identity|intake|dispatch|integration365|rewards|provision|pingan365-sim|sms-sim
 # See deploy/README.md. Runs as uid 10001 and works with a read-only root filesystem
 # (it writes only under /tmp).
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim|sms-sim>
+# The image's entrypoint: entrypoint.sh <gateway|identity|intake|dispatch|integration365|rewards|provision|pingan365-sim|sms-sim>
 #
 # First waits until the broker (AMQP_URI) and PostgreSQL (DB_URI) accept TCP
 # connections, so a service started before them waits instead of crash-looping; gives
@@ -14,7 +14,7 @@ set -eu
 cd "${APP_DIR:-/app}"
 
 usage() {
-    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|integration365|provision|pingan365-sim|sms-sim>" >&2
+    echo "usage: entrypoint.sh <gateway|identity|intake|dispatch|integration365|rewards|provision|pingan365-sim|sms-sim>" >&2
     exit 64
 }
 
@@ -103,6 +103,7 @@ case "$1" in
     dispatch)  run_service dispatch services.dispatch.service:DispatchService services/dispatch/config.yaml DISPATCH_WEB_ADDRESS yes ;;
     intake)    run_service intake   services.intake.service:IntakeService     services/intake/config.yaml   INTAKE_WEB_ADDRESS   yes ;;
     integration365) run_service integration365 services.integration365.service:Integration365Service services/integration365/config.yaml INTEGRATION365_WEB_ADDRESS yes ;;
+    rewards)   run_service rewards  services.rewards.service:RewardsService   services/rewards/config.yaml  REWARDS_WEB_ADDRESS  yes ;;
     gateway)   run_service gateway  gateway.service:GatewayService            gateway/config.yaml           GATEWAY_WEB_ADDRESS  no ;;
     provision)
         wait_for broker "$AMQP_URI"

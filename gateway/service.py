@@ -15,6 +15,7 @@ from nameko.dependency_providers import Config
 
 from gateway import accounts as account_routes
 from gateway import auth
+from gateway import rewards as reward_routes
 from gateway.body import body
 from gateway.media import MediaEndpoints
 from gateway.open311 import Open311Endpoints
@@ -51,7 +52,7 @@ def openapi_document() -> str:
 
 
 class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpoints,
-                     UnitEndpoints, MediaEndpoints):
+                     UnitEndpoints, MediaEndpoints, reward_routes.RewardEndpoints):
     name = "gateway"
     config = Config()
     timer = EntrypointTimer()
@@ -59,6 +60,7 @@ class GatewayService(OpsEndpoints, Open311Endpoints, account_routes.AccountEndpo
     identity = RemoteService("identity")
     intake = RemoteService("intake")
     dispatch = RemoteService("dispatch")
+    rewards = RemoteService("rewards")
     report_limit = ReportRateLimit()
     upload_limit = UploadRateLimit()
     sign_in_limits = SignInLimits()

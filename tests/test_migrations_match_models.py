@@ -12,13 +12,14 @@ from services.dispatch import models as dispatch_models
 from services.identity import models as identity_models
 from services.intake import models as intake_models
 from services.integration365 import models as integration365_models
+from services.rewards import models as rewards_models
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("models", [identity_models, intake_models, dispatch_models,
-                                    integration365_models],
-                         ids=["identity", "intake", "dispatch", "integration365"])
+                                    integration365_models, rewards_models],
+                         ids=["identity", "intake", "dispatch", "integration365", "rewards"])
 def test_the_migrated_schema_matches_the_models(stack, models):
     schema = models.metadata.schema
     with stack.engine.connect() as conn:

@@ -50,6 +50,8 @@ class Svc:
 SERVICES = [
     Svc("identity", "services.identity.service:IdentityService", "services/identity/config.yaml",
         "IDENTITY_WEB_ADDRESS", 8003),
+    Svc("rewards", "services.rewards.service:RewardsService", "services/rewards/config.yaml",
+        "REWARDS_WEB_ADDRESS", 8007),
     Svc("integration365", "services.integration365.service:Integration365Service",
         "services/integration365/config.yaml", "INTEGRATION365_WEB_ADDRESS", 8004),
     Svc("dispatch", "services.dispatch.service:DispatchService", "services/dispatch/config.yaml",
@@ -515,7 +517,7 @@ def print_welcome(st: Settings) -> None:
 民情E点通 is running.
   gateway        {st.gateway}   (OpenAPI: {st.gateway}/v1/openapi.json)
   services       intake {st.url('intake')}, dispatch {st.url('dispatch')}, \
-identity {st.url('identity')}   (/metrics, /health/ready)
+identity {st.url('identity')}, rewards {st.url('rewards')}   (/metrics, /health/ready)
   integration365 {st.url('integration365')}   (the bridge to 平安365)
   平安365        {st.env['PINGAN365_URL']}{partner}
   SMS            {st.env['SMS_ENDPOINT']}{sms}

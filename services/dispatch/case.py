@@ -301,5 +301,11 @@ def _wish_published(state: dict, extra: dict) -> dict:
             "location": {"lat": state["lat"], "lon": state["lon"]}}
 
 
+def _closed(state: dict, extra: dict) -> dict:
+    # rewards' rules are per reward class x priority (services/rewards)
+    return {**extra, "priority": state.get("priority") or "normal"}
+
+
 # Events whose data is what their readers need, not the step's own extra data.
-_EVENT_DATA = {domain.ESCALATED_EXTERNAL: _handed_over, "wish_published": _wish_published}
+_EVENT_DATA = {domain.ESCALATED_EXTERNAL: _handed_over, "wish_published": _wish_published,
+               domain.CLOSED: _closed}

@@ -150,6 +150,25 @@ MATRIX = {
     "PATCH /v1/admin/units/{community}/grids/{grid}":
                                              (401, 403, 403, 403, 403, 403, 403, 200, 403),
     "GET /v1/admin/units/{unit}/changes":    (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    # rewards (issue #14, services/rewards/tests): residents see only their own; reviewers
+    # decide rewards (four eyes above the threshold); finance (admin) batches, exports
+    "GET /v1/rewards":                       (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/rewards/balance":               (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "POST /v1/rewards/{proposed}/actions approve":
+                                             (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "GET /v1/rewards/rules":                 (401, 403, 403, 200, 403, 403, 200, 200, 403),
+    "PUT /v1/rewards/rules/{reward_class}/{priority}":
+                                             (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/rewards/rules/changes":         (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "POST /v1/payouts":                      (401, 403, 403, 403, 403, 403, 403, 201, 403),
+    "GET /v1/payouts":                       (401, 403, 403, 403, 403, 403, 200, 200, 403),
+    "POST /v1/payouts/{pending}/actions refuse":
+                                             (401, 403, 403, 403, 403, 403, 200, 200, 403),
+    "GET /v1/payouts/export":                (401, 403, 403, 403, 403, 403, 403, 200, 403),
+    "GET /v1/leaderboard":                   (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "GET /v1/leaderboard/top-reporters":     (401, 200, 200, 200, 200, 200, 200, 200, 200),
+    "PUT /v1/rewards/flags/{resident}":      (401, 403, 403, 200, 403, 403, 403, 200, 403),
+    "DELETE /v1/rewards/flags/{flagged}":    (401, 403, 403, 403, 403, 403, 200, 200, 403),
 }
 # For the lists: does the role find the owner's report / case in them?
 FINDS = {
@@ -767,6 +786,84 @@ def export(c: Caller, w: World):
     return r
 
 
+def own_rewards(c: Caller, w: World):
+    r = c.get("/v1/rewards", params={"limit": 100})
+    if r.status_code == 200 and "resident" in c.user["roles"] and not set(
+            c.user["roles"]) & {"operator", "leader", "admin"}:
+        assert all(x.get("resident_id") == c.user["id"] for x in r.json()["items"]), \
+            "a resident sees another's rewards"
+    return r
+
+
+def own_balance(c: Caller, w: World):
+    r = c.get("/v1/rewards/balance")
+    if r.status_code == 200:
+        assert r.json()["resident_id"] == c.user["id"], "a balance not the caller's"
+    return r
+
+
+def proposed_reward(w: World) -> str:
+    """A fresh reward proposed for the owner: her hazard report, closed on the spot."""
+    report = w.callers["owner"].submitted(category="hazard-facility",
+                                          description="路灯杆倾斜，随时可能倒下")
+    case = w.case_of(report["id"])
+    r = w.callers["operator"].post(f"/v1/cases/{case}/actions",
+                                   json={"action": "close_directly", "note": "已修复"})
+    assert r.status_code == 200, r.text
+    return wait_for(lambda: w.stack.scalar(
+        "SELECT id::text FROM rewards.rewards WHERE case_id = :c", c=case),
+        what="the proposed reward")
+
+
+def approve_reward(c: Caller, w: World):
+    reward = proposed_reward(w)
+    r = c.post(f"/v1/rewards/{reward}/actions", json={"action": "approve"})
+    if r.status_code >= 400:
+        assert w.stack.scalar("SELECT status FROM rewards.rewards WHERE id = :r",
+                              r=reward) == "proposed", "a refused approval changed it"
+    return r
+
+
+def pending_payout(w: World) -> str:
+    """A fresh pending payout of the owner's balance (an approved reward, batched)."""
+    reward = proposed_reward(w)
+    r = w.callers["operator"].post(f"/v1/rewards/{reward}/actions", json={"action": "approve"})
+    assert r.status_code == 200, r.text
+    batch = w.callers["admin"].post("/v1/payouts")
+    assert batch.status_code == 201, batch.text
+    return w.stack.scalar("SELECT id::text FROM rewards.payouts WHERE batch_id = :b AND "
+                          "resident_id = :o", b=batch.json()["batch_id"],
+                          o=w.callers["owner"].user["id"])
+
+
+def refuse_payout(c: Caller, w: World):
+    payout = pending_payout(w)
+    return c.post(f"/v1/payouts/{payout}/actions", json={"action": "refuse",
+                                                         "note": "信息待核实"})
+
+
+def export_payouts(c: Caller, w: World):
+    r = c.get("/v1/payouts/export")
+    if r.status_code == 200:  # finance's CSV: a spreadsheet opens the Chinese intact
+        assert r.content.startswith("\ufeff".encode()) and "兑付编号" in r.text
+    return r
+
+
+def unflag(c: Caller, w: World):
+    flagged = f"resident-{uuid.uuid4().hex[:8]}"
+    r = w.callers["operator"].http.put(f"{c.base}/v1/rewards/flags/{flagged}",
+                                       json={"reason": "核查"})
+    assert r.status_code == 200, r.text
+    return c.http.delete(f"{c.base}/v1/rewards/flags/{flagged}")
+
+
+def leaderboard(c: Caller, w: World):
+    r = c.get("/v1/leaderboard", params={"period": "year"})
+    if r.status_code == 200:  # names or masks, never ids
+        assert all("resident_id" not in row for row in r.json()["items"])
+    return r
+
+
 ENDPOINTS = {
     "GET /v1/openapi.json": lambda c, w: c.get("/v1/openapi.json"),
     "GET /health/live": lambda c, w: c.get("/health/live"),
@@ -861,6 +958,24 @@ ENDPOINTS = {
     "PATCH /v1/admin/units/{community}/grids/{grid}": rename_grid,
     "GET /v1/admin/units/{unit}/changes": lambda c, w: c.get(
         f"/v1/admin/units/{_unit(w)}/changes"),
+    "GET /v1/rewards": own_rewards,
+    "GET /v1/rewards/balance": own_balance,
+    "POST /v1/rewards/{proposed}/actions approve": approve_reward,
+    "GET /v1/rewards/rules": lambda c, w: c.get("/v1/rewards/rules"),
+    # the seeded range of security/low, set again: nothing changes for others
+    "PUT /v1/rewards/rules/{reward_class}/{priority}": lambda c, w: c.http.put(
+        f"{c.base}/v1/rewards/rules/security/low", json={"min_fen": 2500, "max_fen": 25000}),
+    "GET /v1/rewards/rules/changes": lambda c, w: c.get("/v1/rewards/rules/changes"),
+    "POST /v1/payouts": lambda c, w: c.post("/v1/payouts"),
+    "GET /v1/payouts": lambda c, w: c.get("/v1/payouts"),
+    "POST /v1/payouts/{pending}/actions refuse": refuse_payout,
+    "GET /v1/payouts/export": export_payouts,
+    "GET /v1/leaderboard": leaderboard,
+    "GET /v1/leaderboard/top-reporters": lambda c, w: c.get("/v1/leaderboard/top-reporters"),
+    # a made-up reporter: flagging a real one would hold the approve rows' rewards
+    "PUT /v1/rewards/flags/{resident}": lambda c, w: c.http.put(
+        f"{c.base}/v1/rewards/flags/resident-matrix-flag", json={"reason": "核查"}),
+    "DELETE /v1/rewards/flags/{flagged}": unflag,
 }
 
 

@@ -1,0 +1,3 @@
+from minqing_kernel.migrations import run_migrations
+
+run_migrations()
