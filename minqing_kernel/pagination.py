@@ -1,44 +1,50 @@
-"""Cursor pagination, one way for every list: an opaque cursor over a monotonic `seq`."""
+"""Cursor pagination, one way for every list: a cursor over a monotonic `seq`.
+
+The cursor is the seq in decimal, 1 to 18 digits, exactly what the OpenAPI document's
+`Cursor` parameter declares (`^[0-9]{1,18}$`): every value the document allows is one the
+API takes, so a client (or a fuzzer) that follows the document is never refused. 18 digits
+stay inside PostgreSQL's bigint, so no cursor can reach the database out of range. It
+was base64 before; it never hid anything (the seq decoded in one step), and it made a
+cursor the document could not describe.
+"""
 from __future__ import annotations
 
-import base64
+import re
 
 from minqing_kernel.errors import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-# A seq is a PostgreSQL bigint: a cursor outside it is not one we returned, and must be a
-# 400 here rather than an out-of-range error (a 500) in the database.
-MAX_SEQ = 2**63 - 1
+CURSOR = re.compile(r"[0-9]{1,18}")
+WHOLE = re.compile(r"-?[0-9]{1,20}")
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+    return str(seq)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
+    if cursor is None:  # absent; `cursor=` is not a cursor (the pattern refuses it)
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        digits = raw[1:]
-        if not raw.startswith("s") or not digits.isascii() or not digits.isdigit() \
-                or len(digits) > 19 or int(digits) > MAX_SEQ:
-            raise ValueError(raw)
-        return int(digits)
-    except (ValueError, UnicodeDecodeError):
+    if not CURSOR.fullmatch(cursor):
         raise BadRequest("The cursor is not one this API returned.",
                          "分页游标无效，请使用接口返回的 next_cursor。",
-                         code="bad-cursor") from None
+                         code="bad-cursor")
+    return int(cursor)
 
 
-def clamp_limit(limit: int | str | None) -> int:
-    try:
-        value = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
-    except (TypeError, ValueError):
-        raise BadRequest("limit must be a whole number.", "limit 必须是整数。",
-                         code="bad-limit") from None
-    return max(1, min(MAX_LIMIT, value))
+def page_limit(limit: int | str | None) -> int:
+    """The page size asked for, 1 to MAX_LIMIT; anything else is refused (400), as the
+    document's `minimum`/`maximum` say, rather than quietly changed."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    # Digits only: int() would also take " 5", "1_0" and other scripts' digits.
+    text = str(limit) if isinstance(limit, int) and not isinstance(limit, bool) else limit
+    value = int(text) if isinstance(text, str) and WHOLE.fullmatch(text) else None
+    if value is None or not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}.",
+                         f"limit 必须是 1 到 {MAX_LIMIT} 之间的整数。", code="bad-limit")
+    return value
 
 
 def page(rows: list, limit: int, view) -> dict:
@@ -52,7 +58,7 @@ def page(rows: list, limit: int, view) -> dict:
 def paged(session, stmt, seq_column, query: dict, view, newest_first: bool = False) -> dict:
     """Run `stmt` (already ordered by `seq_column`) one page at a time: `query`'s `limit`
     and `cursor`, the next cursor in the answer. Newest first pages downwards."""
-    limit = clamp_limit(query.get("limit"))
+    limit = page_limit(query.get("limit"))
     cursor = decode_cursor(query.get("cursor"))
     if cursor is not None:
         stmt = stmt.where(seq_column < cursor if newest_first else seq_column > cursor)
