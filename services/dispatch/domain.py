@@ -12,6 +12,7 @@ from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
 from minqing_kernel.errors import Conflict, Forbidden, Invalid
+from minqing_kernel.schemas import is_blank
 
 SCREENING, ASSIGNED, ACCEPTED, RESOLVED = "screening", "assigned", "accepted", "resolved"
 CLOSED, REJECTED, REOPENED = "closed", "rejected", "reopened"
@@ -242,10 +243,10 @@ def _required(field: str, en: str, zh: str, code: str) -> Invalid:
 def check_action_input(action: str, note: str | None, result: str | None,
                        **fields) -> None:
     """What an action needs besides its name; Invalid (422) before anything changes."""
-    if action in NOTE_REQUIRED and not (note or "").strip():
+    if action in NOTE_REQUIRED and is_blank(note):
         raise _required("note", f"'{action}' needs a note saying why.",
                         f"「{ACTION_ZH[action]}」需要填写说明或理由。", code="note-required")
-    if action == "resolve" and not (result or "").strip():
+    if action == "resolve" and is_blank(result):
         raise _required("result", "'resolve' needs the result: what was done.",
                         "「办结」需要填写办理结果。", code="result-required")
     # (each code spelled out: the contract test finds the codes the code raises)

@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.utils import get_value
 
-from minqing_kernel.schemas import Text
+from minqing_kernel.schemas import Text, WholeNumber
 from services.intake.domain import MAX_ATTACHMENTS
 
 
@@ -13,7 +13,7 @@ class Location(Schema):
 
 class UploadRequest(Schema):
     content_type = Text(required=True, validate=validate.Length(min=3, max=100))
-    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    size = WholeNumber(required=True, validate=validate.Range(min=1))
     filename = Text(validate=validate.Length(max=200))
 
 
