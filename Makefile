@@ -17,7 +17,7 @@ install: $(VENV)/.installed  ## the virtualenv with every pinned dependency
 run: install system-packages  ## install, provision and start everything; prints the URL and demo logins
 	$(PY) -W ignore -m tools.stack up
 
-stop:  ## stop the services and the S3 server that `make run` started
+stop:  ## stop the services and the S3 server that `make run` started; keeps every piece of state
 	$(PY) -W ignore -m tools.stack down
 
 status:
@@ -69,5 +69,7 @@ verify:  ## check a case's audit trail: make verify CASE=<case-id> (exit 1 names
 	@test -n "$(CASE)" || { echo "usage: make verify CASE=<case-id>"; exit 2; }
 	$(PY) -W ignore -m services.dispatch.verify $(CASE)
 
-clean: stop
-	rm -rf .run
+# One installation's state goes together (tools/installation.py): its database schemas,
+# the object store's data, the simulator's state and the secrets, all in .run/.
+clean: install  ## stop and remove the installation: its database schemas and .run/ (photos, secrets)
+	$(PY) -W ignore -m tools.stack clean

@@ -93,6 +93,7 @@ LIST_TYPES = ("singlevaluelist", "multivaluelist")
 # Characters XML 1.0 cannot carry at all (a report's text is stored as sent).
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+STATUS_FILTER = re.compile(r"(open|closed)(,(open|closed))?")
 ATTRIBUTE_FIELD = re.compile(r"^attribute\[([^\[\]]{1,60})\](\[\])?$")
 
 ERRORS = Counter("minqing_open311_errors_total",
@@ -195,7 +196,9 @@ def w3(value: str | datetime | None) -> str | None:
 # --- parsing --------------------------------------------------------------------------
 
 def parse_w3(name: str, raw: str | None) -> datetime | None:
-    if raw in (None, ""):
+    # Only an absent parameter is "no date": `start_date=` is a date that is not one
+    # (the document's `format: date-time` refuses it), not a request for the default.
+    if raw is None:
         return None
     try:
         value = datetime.fromisoformat(raw)
@@ -227,7 +230,7 @@ def paging(args) -> tuple[int, int]:
     """(offset, page_size) from page (from 1) and page_size (1 to 1000, default 1000)."""
     def whole(name: str, default: int, low: int, high: int) -> int:
         raw = args.get(name)
-        if raw in (None, ""):
+        if raw is None:  # absent; `page=` is not a number, so it is refused below
             return default
         if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
             raise bad_request("open311.bad-whole-number", name=name, low=low,
@@ -469,8 +472,10 @@ class Open311Endpoints:
             reports = self.intake.open311_reports(
                 {"ids": known, "offset": offset, "limit": size}) if known else []
             return render(fmt, "service_requests", self._requests(reports, lang))
-        statuses = set(comma_list(args, "status"))
-        if statuses - {"open", "closed"}:
+        # Exactly the document's pattern: `open`, `closed`, or both comma separated.
+        status = args.get("status")
+        statuses = set() if status is None else set(status.split(","))
+        if status is not None and not STATUS_FILTER.fullmatch(status):
             raise bad_request("open311.bad-status")
         start, end = date_window(args, datetime.now(UTC))
         query = {"categories": comma_list(args, "service_code") or None,

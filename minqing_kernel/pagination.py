@@ -1,41 +1,47 @@
-"""Cursor pagination, one way for every list: an opaque cursor over a monotonic `seq`."""
+"""Cursor pagination, one way for every list: a cursor over a monotonic `seq`.
+
+The cursor is the seq in decimal, 1 to 18 digits, exactly what the OpenAPI document's
+`Cursor` parameter declares (`^[0-9]{1,18}$`): every value the document allows is one the
+API takes, so a client (or a fuzzer) that follows the document is never refused. 18 digits
+stay inside PostgreSQL's bigint, so no cursor can reach the database out of range. It
+was base64 before; it never hid anything (the seq decoded in one step), and it made a
+cursor the document could not describe.
+"""
 from __future__ import annotations
 
-import base64
+import re
 
 from minqing_kernel.errors import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-# A seq is a PostgreSQL bigint: a cursor outside it is not one we returned, and must be a
-# 400 here rather than an out-of-range error (a 500) in the database.
-MAX_SEQ = 2**63 - 1
+CURSOR = re.compile(r"[0-9]{1,18}")
+WHOLE = re.compile(r"-?[0-9]{1,20}")
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+    return str(seq)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
+    if cursor is None:  # absent; `cursor=` is not a cursor (the pattern refuses it)
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        digits = raw[1:]
-        if not raw.startswith("s") or not digits.isascii() or not digits.isdigit() \
-                or len(digits) > 19 or int(digits) > MAX_SEQ:
-            raise ValueError(raw)
-        return int(digits)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest.of("kernel.bad-cursor", code="bad-cursor") from None
+    if not CURSOR.fullmatch(cursor):
+        raise BadRequest.of("kernel.bad-cursor", code="bad-cursor")
+    return int(cursor)
 
 
-def clamp_limit(limit: int | str | None) -> int:
-    try:
-        value = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
-    except (TypeError, ValueError):
-        raise BadRequest.of("kernel.bad-limit", code="bad-limit") from None
-    return max(1, min(MAX_LIMIT, value))
+def page_limit(limit: int | str | None) -> int:
+    """The page size asked for, 1 to MAX_LIMIT; anything else is refused (400), as the
+    document's `minimum`/`maximum` say, rather than quietly changed."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    # Digits only: int() would also take " 5", "1_0" and other scripts' digits.
+    text = str(limit) if isinstance(limit, int) and not isinstance(limit, bool) else limit
+    value = int(text) if isinstance(text, str) and WHOLE.fullmatch(text) else None
+    if value is None or not 1 <= value <= MAX_LIMIT:
+        raise BadRequest.of("kernel.bad-limit", max=MAX_LIMIT, code="bad-limit")
+    return value
 
 
 def page(rows: list, limit: int, view) -> dict:
@@ -49,7 +55,7 @@ def page(rows: list, limit: int, view) -> dict:
 def paged(session, stmt, seq_column, query: dict, view, newest_first: bool = False) -> dict:
     """Run `stmt` (already ordered by `seq_column`) one page at a time: `query`'s `limit`
     and `cursor`, the next cursor in the answer. Newest first pages downwards."""
-    limit = clamp_limit(query.get("limit"))
+    limit = page_limit(query.get("limit"))
     cursor = decode_cursor(query.get("cursor"))
     if cursor is not None:
         stmt = stmt.where(seq_column < cursor if newest_first else seq_column > cursor)
@@ -58,28 +64,29 @@ def paged(session, stmt, seq_column, query: dict, view, newest_first: bool = Fal
 
 # --- keyset cursors: a list in another order than `seq` --------------------------------
 # A list sorted by a column that is not unique (a deadline) pages on (that value, seq):
-# the cursor carries both, the value as whole microseconds since the epoch or "-" for a
-# row without one (those come last). Same opacity and the same 400 as a seq cursor.
+# the cursor is `<key>.<seq>`, the key as whole microseconds since the epoch or `n` for a
+# row without one (those come last). The document declares both forms for such a list
+# (`KeyCursor`), and a seq cursor reads as one with no key: a client holding a cursor of the
+# same list in another order gets a page from there, never an error for a value the
+# document allows.
+KEY_CURSOR = re.compile(r"(-?[0-9]{1,18}|n)\.([0-9]{1,18})")
+
 
 def encode_key_cursor(key: int | None, seq: int) -> str:
-    return base64.urlsafe_b64encode(
-        f"k{'-' if key is None else key}:{seq}".encode()).decode().rstrip("=")
+    return f"{'n' if key is None else key}.{seq}"
 
 
 def decode_key_cursor(cursor: str | None) -> tuple[int | None, int] | None:
-    if not cursor:
+    if cursor is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        key, _, seq = raw[1:].partition(":")
-        if not raw.startswith("k") or not _whole(seq) or (key != "-" and not _whole(
-                key.removeprefix("-"))):
-            raise ValueError(raw)
-        return (None if key == "-" else int(key)), int(seq)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest.of("kernel.bad-cursor", code="bad-cursor") from None
+    found = KEY_CURSOR.fullmatch(cursor)
+    if found is None:
+        return None, decode_cursor(cursor)
+    key, seq = found.groups()
+    return (None if key == "n" else int(key)), int(seq)
 
 
-def _whole(digits: str) -> bool:
-    return digits.isascii() and digits.isdigit() and len(digits) <= 19 \
-        and int(digits) <= MAX_SEQ
+def seq_of(cursor: str | None) -> str | None:
+    """A cursor for a list in `seq` order: a key cursor's seq, or the cursor itself."""
+    after = decode_key_cursor(cursor)
+    return None if after is None else str(after[1])

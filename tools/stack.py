@@ -3,6 +3,8 @@
     python -m tools.stack up       provision everything and start every service
     python -m tools.stack down     stop the services and the S3 server this started
     python -m tools.stack status   which processes are running and ready
+    python -m tools.stack clean    stop, then remove the installation: its database
+                                   schemas and RUN_DIR together (tools/installation.py)
 
 Everything comes from the environment (see `settings`): point AMQP_URI, DB_URI and
 S3_* at existing servers and nothing local is started for them. Without S3_ENDPOINT,
@@ -30,6 +32,8 @@ from urllib.parse import urlparse
 
 import sqlalchemy as sa
 import yaml
+
+from tools import installation
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -305,17 +309,6 @@ def _start_simulator(st: Settings, name: str, what: str, address_var: str,
 
 # --- PostgreSQL, RabbitMQ ---------------------------------------------------------
 
-def create_database(db_uri: str) -> None:
-    url = sa.engine.make_url(db_uri)
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                              {"n": url.database}).first()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-
-
 def drop_database(db_uri: str) -> None:
     url = sa.engine.make_url(db_uri)
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -353,7 +346,7 @@ def provision(st: Settings) -> None:
 
     env = st.env
     os.environ.update({k: v for k, v in env.items() if k.startswith("MINQING_")})
-    create_database(env["DB_URI"])
+    installation.create_database(env["DB_URI"])
     ensure_vhost(env["AMQP_URI"])
     ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
     engine = sa.create_engine(env["DB_URI"])
@@ -450,7 +443,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def db_schemas() -> list[str]:
+    """The database schemas one installation owns: one per service with tables."""
+    return [svc.name for svc in SERVICES if svc.has_db]
+
+
+def check_installation(st: Settings) -> str:
+    """The database and RUN_DIR are one installation (tools/installation.py), or nothing
+    starts: raises installation.Mismatch with what was found and the ways out."""
+    return installation.ensure(st.run_dir, st.env["DB_URI"], db_schemas())
+
+
 def up(st: Settings) -> None:
+    check_installation(st)
     start_s3(st)
     start_simulator(st)
     start_sms_simulator(st)
@@ -485,16 +490,29 @@ def status(st: Settings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "provision"])
+    parser.add_argument("command", choices=["up", "down", "status", "provision", "clean"])
     args = parser.parse_args(argv)
     st = settings()
-    if args.command == "up":
+    try:
+        return _command(args.command, st)
+    except installation.Mismatch as exc:
+        print(f"stopped, nothing was started:\n{exc}", file=sys.stderr)
+        return 2
+
+
+def _command(command: str, st: Settings) -> int:
+    if command == "up":
         up(st)
         print_welcome(st)
-    elif args.command == "down":
+    elif command == "clean":
+        down(st)
+        for gone in installation.remove(st.run_dir, st.env["DB_URI"], db_schemas()):
+            print(f"removed {gone}")
+    elif command == "down":
         down(st)
         print("stopped")
-    elif args.command == "provision":
+    elif command == "provision":
+        check_installation(st)
         start_s3(st)
         provision(st)
     else:

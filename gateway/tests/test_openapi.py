@@ -245,16 +245,21 @@ def test_the_gateway_serves_this_document_as_json(doc):
 
 
 def test_open311_reads_are_public_and_filing_needs_a_partners_api_key(doc):
-    scheme = doc["components"]["securitySchemes"]["open311ApiKey"]
-    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "query", "api_key")
+    # The partner's key is a form field of the POST, as Open311 has it: OpenAPI's security
+    # schemes cannot name a form field, so the body schema requires it instead (a scheme
+    # "in: query" made schemathesis's ignored_auth check see the POST succeed without
+    # its credential, the key being in the body all along).
+    assert "open311ApiKey" not in doc["components"]["securitySchemes"]
     open311 = [(m, p, op) for m, p, op in operations(doc) if p.startswith(OPEN311)]
     assert len(open311) == 8
     for method, path, op in open311:
-        expected = [{"open311ApiKey": []}] if method == "POST" else []
-        assert op.get("security") == expected, f"{method} {path}"
+        assert op.get("security") == [], f"{method} {path}"
         assert "401" not in op["responses"], f"{method} {path}: Open311 refuses with 403"
         if method == "POST":
             assert "403" in op["responses"]
+            form = deref(doc, op["requestBody"]["content"][
+                "application/x-www-form-urlencoded"]["schema"])
+            assert "api_key" in form["required"]
 
 
 def test_open311_errors_are_the_specs_error_list_in_json_and_xml(doc):
@@ -268,3 +273,31 @@ def test_open311_errors_are_the_specs_error_list_in_json_and_xml(doc):
             if status[0] in "45":
                 assert content["application/json"]["schema"]["$ref"] == OPEN311_ERRORS, (
                     f"{method} {path} {status}")
+
+
+def test_the_upload_types_and_sizes_the_document_allows_are_intakes(doc):
+    # (upload content types were a free string the API refused but for ten: issue #12)
+    from services.intake.domain import MEDIA
+    request = doc["components"]["schemas"]["UploadRequest"]
+    assert set(request["properties"]["content_type"]["enum"]) == set(MEDIA)
+    assert request["properties"]["size"]["maximum"] == max(m[2] for m in MEDIA.values())
+    (small,) = request["allOf"]
+    assert set(small["if"]["properties"]["content_type"]["enum"]) == {
+        kind for kind, m in MEDIA.items() if m[2] == small["then"]["properties"]["size"][
+            "maximum"]}
+    assert {m[2] for m in MEDIA.values()} == {small["then"]["properties"]["size"]["maximum"],
+                                              request["properties"]["size"]["maximum"]}
+
+
+def test_an_idempotency_key_outside_the_documents_length_is_refused_not_cut(doc):
+    from gateway.submission import MAX_KEY, submission_id
+    from minqing_kernel.errors import BadRequest
+    declared = next(p for p in doc["paths"]["/v1/reports"]["post"]["parameters"]
+                    if p["name"] == "Idempotency-Key")["schema"]
+    assert (declared["minLength"], declared["maxLength"]) == (1, MAX_KEY)
+    actor = {"id": "resident-zhang"}
+    assert submission_id(actor, "k" * MAX_KEY) == submission_id(actor, "k" * MAX_KEY)
+    for key in ("", "k" * (MAX_KEY + 1)):
+        with pytest.raises(BadRequest) as refused:
+            submission_id(actor, key)
+        assert refused.value.code == "bad-idempotency-key"

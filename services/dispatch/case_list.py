@@ -11,7 +11,7 @@ cursor pages that stay right under each order.
   extended) shows where it belongs on the pages read after that, as in any live list.
 - `overdue` is judged against the database's clock at the query, the same one the SLA
   scan uses.
-Every filter uses an index with `seq` (migration 0006).
+Every filter uses an index with `seq` (migration 0007).
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ import sqlalchemy as sa
 
 from minqing_kernel.errors import validated
 from minqing_kernel.pagination import (
-    clamp_limit,
     decode_key_cursor,
     encode_key_cursor,
+    page_limit,
     paged,
+    seq_of,
 )
 from minqing_kernel.reference import TimedReference
 from services.dispatch import models, schemas
@@ -58,7 +59,7 @@ def _filtered(stmt, q: dict):
 def _urgent_page(session, stmt, q: dict, view) -> dict:
     c = models.cases
     due, seq = c.c.current_due_at, c.c.seq
-    limit = clamp_limit(q.get("limit"))
+    limit = page_limit(q.get("limit"))
     after = decode_key_cursor(q.get("cursor"))
     if after is not None:
         key, last = after
@@ -90,4 +91,4 @@ def list_cases(uow, reference: TimedReference, actor: dict, query: dict, visible
         return _urgent_page(uow.session, stmt, q, view)
     newest = q["sort"] == "newest"
     return paged(uow.session, stmt.order_by(c.c.seq.desc() if newest else c.c.seq),
-                 c.c.seq, q, view, newest_first=newest)
+                 c.c.seq, dict(q, cursor=seq_of(q.get("cursor"))), view, newest_first=newest)

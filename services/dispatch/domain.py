@@ -13,6 +13,7 @@ from shapely.prepared import prep
 
 from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, Invalid
+from minqing_kernel.schemas import is_blank
 
 SCREENING, ASSIGNED, ACCEPTED, RESOLVED = "screening", "assigned", "accepted", "resolved"
 CLOSED, REJECTED, REOPENED = "closed", "rejected", "reopened"
@@ -255,9 +256,9 @@ def _required(field: str, code: str, **params) -> Invalid:
 def check_action_input(action: str, note: str | None, result: str | None,
                        **fields) -> None:
     """What an action needs besides its name; Invalid (422) before anything changes."""
-    if action in NOTE_REQUIRED and not (note or "").strip():
+    if action in NOTE_REQUIRED and is_blank(note):
         raise _required("note", code="note-required", action=action, action_zh=ACTION_ZH[action])
-    if action == "resolve" and not (result or "").strip():
+    if action == "resolve" and is_blank(result):
         raise _required("result", code="result-required")
     # (each code spelled out: the contract test finds the codes the code raises)
     if action == "set_priority" and not fields.get("priority"):

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate, va
 
 from minqing_kernel.media import linked
 from minqing_kernel.reference import category_name
-from minqing_kernel.schemas import Text
+from minqing_kernel.schemas import NotBlank, Text, WholeNumber, is_blank
 from services.dispatch import domain
 from services.dispatch.domain import ACTION_ZH, ACTIONS, STATUS_ZH
 
@@ -42,8 +42,8 @@ class RuleRequest(Schema):
     category = fields.String(required=True, validate=validate.Length(min=1, max=40))
     community = fields.String(required=True, validate=validate.Length(min=1, max=64))
     unit_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    reason_zh = Text(required=True, validate=validate.Length(min=1, max=200))
-    reason_en = Text(required=True, validate=validate.Length(min=1, max=200))
+    reason_zh = Text(required=True, validate=[validate.Length(min=1, max=200), NotBlank()])
+    reason_en = Text(required=True, validate=[validate.Length(min=1, max=200), NotBlank()])
 
 
 class DecisionRequest(Schema):
@@ -79,7 +79,7 @@ class FulfilRequest(Schema):
 
 
 class FeedbackRequest(Schema):
-    rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
+    rating = WholeNumber(required=True, validate=validate.Range(1, 5))
     comment = Text(validate=validate.Length(max=1000))
 
 
@@ -291,7 +291,7 @@ class CallbackRecord(Schema):
 
     @validates_schema
     def unsatisfied_needs_the_reason(self, data, **kwargs):
-        if not data.get("satisfied") and not (data.get("note") or "").strip():
+        if not data.get("satisfied") and is_blank(data.get("note")):
             raise ValidationError("an unsatisfied callback needs the reason", "note")
 
 

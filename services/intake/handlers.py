@@ -14,7 +14,7 @@ from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, NotFound, Problem, validated
 from minqing_kernel.events import Event, EventRejected
 from minqing_kernel.ids import uuid_or_404, uuid_or_none
-from minqing_kernel.pagination import clamp_limit, decode_cursor, encode_cursor, page
+from minqing_kernel.pagination import decode_cursor, encode_cursor, page, page_limit
 from minqing_kernel.ratelimit import RateLimiter
 from minqing_kernel.reference import CachedReference, TimedReference
 from services.intake import domain, models, schemas
@@ -328,7 +328,7 @@ def report_view(actor: dict, row) -> dict:
 def list_reports(uow, actor: dict, cursor: str | None, limit,
                  cases_led: CasesLed) -> dict:
     r = models.reports
-    limit = clamp_limit(limit)
+    limit = page_limit(limit)
     after = decode_cursor(cursor)
     if domain.is_scoped_leader(actor):
         return _leaders_page(uow, actor, after, limit, cases_led)

@@ -4,7 +4,7 @@ from marshmallow.utils import get_value
 
 from minqing_kernel.media import linked
 from minqing_kernel.reference import category_name
-from minqing_kernel.schemas import Meaningful, Text
+from minqing_kernel.schemas import Meaningful, Text, WholeNumber
 from services.intake.domain import MAX_ATTACHMENTS
 
 
@@ -15,7 +15,7 @@ class Location(Schema):
 
 class UploadRequest(Schema):
     content_type = Text(required=True, validate=validate.Length(min=3, max=100))
-    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    size = WholeNumber(required=True, validate=validate.Range(min=1))
     filename = Text(validate=validate.Length(max=200))
 
 

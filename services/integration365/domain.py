@@ -3,8 +3,10 @@
 A hand-over (外部联动) is one case given to one partner. Its life:
 
     pending ──send──► sent ──partner accepts──► accepted ──► in_progress ──► resolved
-       ▲                │                           │             │
-       └─ reconciliation: the partner lost it ──────┘             └──────► rejected
+       ▲  │             │                           │             │
+       └──┼ reconciliation: the partner lost it ────┘             └──────► rejected
+          │
+          └─ the partner answered with a work-order id another hand-over holds ─► needs_person
 
 `pending` is our own outbox towards the partner: the consumer records it in the same
 transaction as the escalation event's id, and a sender claims it when due. Each remote
@@ -34,9 +36,15 @@ class State(StrEnum):
     IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
     REJECTED = "rejected"
+    # The partner answered with a work-order id that another hand-over already holds (it
+    # restarted its numbering, or repeats ids): which case the id's updates belong to is
+    # something only a person can settle with the partner. The bridge stops trying (a
+    # retry would get the same id), the case goes back to the command center.
+    NEEDS_PERSON = "needs_person"
 
 
-TERMINAL = frozenset({State.RESOLVED, State.REJECTED})
+# No update moves these; a new escalation of the case starts a new round.
+TERMINAL = frozenset({State.RESOLVED, State.REJECTED, State.NEEDS_PERSON})
 # Not yet accepted by the partner: what the backlog metric and its alert count.
 BACKLOG = frozenset({State.PENDING, State.SENT})
 # Live on the partner's side: what reconciliation compares.
@@ -71,6 +79,13 @@ REMOTE_STATUS_KINDS = {
 
 DEFAULT_RESULT = "{zh} ({en})".format(**messages.say("integration365.default-result")._asdict())
 DEFAULT_REASON = "{zh} ({en})".format(**messages.say("integration365.default-reason")._asdict())
+
+
+def id_conflict_reason(remote_id: str, holder_case_id: str) -> str:
+    """Why a hand-over needs a person, in the words the command center reads on the case."""
+    return "{zh} ({en})".format(**messages.say(
+        "integration365.id-conflict", remote_id=remote_id, holder_case_id=holder_case_id,
+        holder_short=holder_case_id[:8])._asdict())
 
 
 def kind_of(remote_status: str) -> Kind:

@@ -31,6 +31,7 @@ from services.integration365.metrics import (
     PARTNER_BACKLOG,
     PARTNER_CALL_FAILURES,
     PARTNER_CIRCUIT_OPEN,
+    PARTNER_ID_CONFLICTS,
     PARTNER_OLDEST_PENDING_SECONDS,
     PARTNER_UPDATES,
     PARTNER_UPDATES_UNPLACED,
@@ -205,17 +206,58 @@ def _send_one(db, partner: Partner, row, now: Now, rand) -> int:
     # The partner has the work order; until the next commit only it knows its id. A
     # crash here is what `find` on the next attempt is for.
     faults.point("integration365.send.after_create")
-    with db.unit_of_work() as uow:
-        stored = uow.session.execute(
-            sa.update(H).where(H.c.case_id == row.case_id, H.c.ref == row.ref,
-                               H.c.state == State.PENDING.value)
-            .values(state=State.SENT.value, remote_id=remote_id, sent_at=now(),
-                    last_error=None, updated_at=now()).returning(H.c.case_id)).first()
+    try:
+        with db.unit_of_work() as uow:
+            holder = _holder_of(uow, partner.name, remote_id, row.case_id)
+            if holder is not None:
+                return _needs_person(uow, partner.name, row, remote_id, holder, now)
+            stored = uow.session.execute(
+                sa.update(H).where(H.c.case_id == row.case_id, H.c.ref == row.ref,
+                                   H.c.state == State.PENDING.value)
+                .values(state=State.SENT.value, remote_id=remote_id, sent_at=now(),
+                        last_error=None, updated_at=now()).returning(H.c.case_id)).first()
+    except sa.exc.IntegrityError:
+        # Another bridge stored the same id for another case between our look and our
+        # write: the same conflict, seen through the unique key.
+        with db.unit_of_work() as uow:
+            holder = _holder_of(uow, partner.name, remote_id, row.case_id)
+            return _needs_person(uow, partner.name, row, remote_id, holder or "?", now)
     if stored:
         HANDOVERS_SENT.labels(partner.name, how).inc()
         log.info("case %s is work order %s at %s (%s, attempt %d)", row.case_id, remote_id,
                  partner.name, how, row.attempts, extra={"correlation_id": row.correlation_id})
     return 1 if stored else 0
+
+
+def _holder_of(uow, partner: str, remote_id: str, case_id: str) -> str | None:
+    """The case whose hand-over already holds this partner's work-order id, if another."""
+    return uow.session.execute(
+        sa.select(H.c.case_id).where(H.c.partner == partner, H.c.remote_id == remote_id,
+                                     H.c.case_id != case_id)).scalar()
+
+
+def _needs_person(uow, partner: str, row, remote_id: str, holder: str, now: Now) -> int:
+    """The partner gave an id another hand-over holds. Retrying gets the same id back
+    (`find` by our ref returns it), so the bridge stops here, once: the hand-over waits for
+    a person (state, metric, alert MinqingHandoverNeedsPerson, one log line) and the case
+    goes back to the command center with the reason, rather than hang escalated."""
+    reason = domain.id_conflict_reason(remote_id, holder)
+    marked = uow.session.execute(
+        sa.update(H).where(H.c.case_id == row.case_id, H.c.ref == row.ref,
+                           H.c.state == State.PENDING.value)
+        .values(state=State.NEEDS_PERSON.value, last_error=reason[:2000], updated_at=now())
+        .returning(H.c.case_id)).first()
+    if not marked:
+        return 0
+    uow.emit("external.rejected", row.case_id, domain.event_data(
+        Kind.REJECTED, row.case_id, partner, None, now().isoformat(), reason, ""),
+        correlation_id=row.correlation_id)
+    PARTNER_ID_CONFLICTS.labels(partner).inc()
+    log.error("%s answered the work order for case %s (ref %s) with id %s, which case %s "
+              "already holds: the hand-over needs a person (check that id with %s); the "
+              "case is back with the command center", partner, row.case_id, row.ref,
+              remote_id, holder, partner, extra={"correlation_id": row.correlation_id})
+    return 0
 
 
 # --- following the partner's updates ---------------------------------------------------

@@ -31,3 +31,8 @@ PARTNER_UPDATES_UNPLACED = Gauge(
     "minqing_partner_updates_unplaced",
     "Updates in the last poll for work orders we do not know (yet): a lost POST answer "
     "not yet found again, or another client's work order", ["partner"])
+PARTNER_ID_CONFLICTS = Counter(
+    "minqing_partner_id_conflicts_total",
+    "Work-order ids the partner gave for a hand-over that another hand-over already holds "
+    "(the partner reused or repeated an id); each leaves a hand-over needing a person",
+    ["partner"])

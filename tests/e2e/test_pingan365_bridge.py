@@ -486,3 +486,62 @@ def test_a_repeated_escalation_of_a_live_case_makes_no_second_work_order(
     partner_events.wait_for_type(case_id, RESOLVED)
     assert_one_work_order_and_events(stack, sim, partner_events, case_id, FULL_JOURNEY)
 
+
+
+def test_a_partner_that_restarts_its_numbering_leaves_a_hand_over_for_a_person_not_a_hang(
+        stack, sim, partner_events):
+    # Given a case 平安365 took as one of its work orders and resolved
+    first = escalate(stack)
+    partner_events.wait_for_type(first, RESOLVED)
+    # And then 平安365 lost its state and numbers from 1 again (as the local simulator
+    # does after `make clean` or on a fresh clone, against a database that kept its ids)
+    saved = stack.st.run_dir / f"{stk.PARTNER_SIM}.json"
+    kept = saved.with_name("pingan365-sim.kept.json")
+    sim.kill()
+    saved.rename(kept)
+    try:
+        sim.start()
+        sim.configure(auto_progress=False)
+        conflicts = stack.metric("integration365", "minqing_partner_id_conflicts_total")
+        log = stack.st.run_dir / "logs" / "integration365.log"
+        log_before = log.stat().st_size
+
+        # When the command center hands another case over, and the partner answers with
+        # an id that an earlier hand-over holds
+        case_id = escalate(stack, "小区西门外窨井盖缺失，需区里协调")
+        order = wait_for(lambda: sim.work_orders(case_id), 30, "the new work order")[0]
+        holder = stack.scalar("SELECT case_id::text FROM integration365.handovers "
+                              "WHERE remote_id = :r", r=order["service_request_id"])
+        assert holder and holder != case_id
+
+        # Then the hand-over waits for a person, saying which id clashed with which case
+        wait_for(lambda: stack.scalar("SELECT state FROM integration365.handovers "
+                                      "WHERE case_id = :c", c=case_id) == "needs_person",
+                 30, "the hand-over to need a person")
+        error = stack.scalar("SELECT last_error FROM integration365.handovers "
+                             "WHERE case_id = :c", c=case_id)
+        assert order["service_request_id"] in error and holder in error
+        # And the case is back with the command center with that reason, not left escalated
+        rejected = partner_events.wait_for_type(case_id, REJECTED)
+        assert order["service_request_id"] in rejected.data["reason"]
+        wait_for(lambda: stack.scalar("SELECT status FROM dispatch.cases WHERE id = :c",
+                                      c=case_id) == "returned", 20, "the case to come back")
+        # And the metric the alert watches counts it, once
+        assert stack.metric("integration365", "minqing_partner_id_conflicts_total") == \
+            conflicts + 1
+        wait_for(lambda: stack.metric("integration365", "minqing_handovers",
+                                      state="needs_person") >= 1, 10, "the gauge")
+        # And the bridge goes on: several send ticks later, one log line, no retry loop
+        settle(stack, partner_events)
+        settle(stack, partner_events)
+        logged = log.read_bytes()[log_before:].decode("utf-8", "replace")
+        assert logged.count(f"{order['service_request_id']}, which case") == 1, logged[-3000:]
+        assert "Traceback" not in logged and "IntegrityError" not in logged
+        assert partner_events.types(case_id) == [REJECTED]
+        assert stack.scalar("SELECT attempts FROM integration365.handovers "
+                            "WHERE case_id = :c", c=case_id) == 1
+    finally:
+        # The partner's numbering comes back, for the tests that follow
+        sim.kill()
+        kept.replace(saved)
+        sim.start()

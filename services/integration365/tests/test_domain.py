@@ -1,6 +1,7 @@
 """The hand-over rules, backoff and circuit breaker: plain Python, an injected clock."""
 import pytest
 
+from services.integration365 import domain
 from services.integration365.domain import (
     Backoff,
     Circuit,
@@ -72,10 +73,16 @@ def test_a_rejection_emits_rejected_without_an_implied_acceptance():
     assert apply_update(State.ACCEPTED, Kind.REJECTED) == (State.REJECTED, [Kind.REJECTED])
 
 
-@pytest.mark.parametrize("terminal", [State.RESOLVED, State.REJECTED])
+@pytest.mark.parametrize("terminal", [State.RESOLVED, State.REJECTED, State.NEEDS_PERSON])
 @pytest.mark.parametrize("kind", list(Kind))
 def test_a_finished_hand_over_ignores_every_later_update(terminal, kind):
     assert apply_update(terminal, kind) == (terminal, [])
+
+
+def test_an_id_conflict_tells_the_command_center_which_id_and_which_case_in_both_languages():
+    reason = domain.id_conflict_reason("PA365-000001", "4f1c2e55-0000-4000-8000-000000000001")
+    assert "PA365-000001" in reason and "4f1c2e55" in reason
+    assert "平安365" in reason and "restarted its numbering" in reason
 
 
 # --- what crosses the boundary ---
