@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gateway import auth
 from gateway.body import body
+from minqing_kernel import messages
 from minqing_kernel.errors import Invalid, NotFound
 from minqing_kernel.web import http, json_response
 
@@ -21,7 +22,7 @@ MAX_NAMED = 100  # names looked up for one export or ranking (one RPC each)
 
 def _mask(resident_id: str) -> str:
     # the same mask as services/rewards/domain.mask: a phone caller has no account
-    return f"热心居民{resident_id[-4:]}"
+    return messages.zh("rewards.mask", suffix=resident_id[-4:])
 
 
 class RewardEndpoints:
@@ -124,8 +125,8 @@ class RewardEndpoints:
         args = request.args.to_dict()
         fmt = args.pop("format", "json")
         if fmt not in ("json", "csv"):
-            raise Invalid("format is json or csv.", "format 为 json 或 csv。",
-                          errors=[{"field": "format", "message": "json or csv"}])
+            raise Invalid.of("rewards.format-json-or-csv",
+                             errors=[{"field": "format", "message": "json or csv"}])
         if "year" in args:
             args["at"] = args.pop("year")
         query = {**args, "period": "year"}

@@ -159,8 +159,9 @@ def schema_field_names():
     import services.dispatch.schemas
     import services.identity.schemas
     import services.intake.schemas
+    import services.rewards.schemas
     for module in (services.dispatch.schemas, services.identity.schemas,
-                   services.intake.schemas):
+                   services.intake.schemas, services.rewards.schemas):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Schema) and cls is not Schema:
                 for field_name, field in cls._declared_fields.items():

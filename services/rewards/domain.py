@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Conflict, Forbidden, Invalid
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -32,7 +33,6 @@ FEN_PER_YUAN = 100
 MIN_FEN, MAX_FEN = 5 * FEN_PER_YUAN, 2000 * FEN_PER_YUAN
 PRIORITIES = ("urgent", "high", "normal", "low")
 REWARD_CLASSES = ("security", "hazard", "property")
-CLASS_ZH = {"security": "安保类", "hazard": "隐患类", "property": "物业类"}
 
 # Seeded rule ranges (yuan) for a normal-priority case of each class; other priorities
 # scale them (PRIORITY_SCALE), clipped to the 5-2,000 bounds. Admins edit them after.
@@ -87,19 +87,17 @@ def _clip(fen: int) -> int:
 
 def check_rule(reward_class: str, priority: str, min_fen: int, max_fen: int) -> Rule:
     if reward_class not in REWARD_CLASSES:
-        raise Invalid(f"No reward class {reward_class!r}; one of {', '.join(REWARD_CLASSES)}.",
-                      f"没有奖励类别 {reward_class!r}，应为 {'、'.join(REWARD_CLASSES)} 之一。",
-                      code="unknown-reward-class")
+        raise Invalid.of("rewards.unknown-reward-class", reward_class=reward_class,
+                         classes=", ".join(REWARD_CLASSES), classes_zh="、".join(REWARD_CLASSES),
+                         code="unknown-reward-class")
     if priority not in PRIORITIES:
-        raise Invalid(f"No priority {priority!r}; one of {', '.join(PRIORITIES)}.",
-                      f"没有优先级 {priority!r}，应为 {'、'.join(PRIORITIES)} 之一。",
-                      code="unknown-priority")
+        raise Invalid.of("rewards.unknown-priority", priority=priority,
+                         priorities=", ".join(PRIORITIES), priorities_zh="、".join(PRIORITIES),
+                         code="unknown-priority")
     if not MIN_FEN <= min_fen <= max_fen <= MAX_FEN:
-        raise Invalid("A reward range lies within 5 to 2,000 yuan (500 to 200,000 fen), "
-                      "its minimum not above its maximum.",
-                      "奖励金额范围须在 5 元至 2000 元之间（500 至 200000 分），且下限不高于上限。",
-                      errors=[{"field": "min_fen", "message": "out of range"}],
-                      code="reward-range-invalid")
+        raise Invalid.of("rewards.range-invalid",
+                         errors=[{"field": "min_fen", "message": "out of range"}],
+                         code="reward-range-invalid")
     return Rule(reward_class, priority, min_fen, max_fen)
 
 
@@ -144,31 +142,31 @@ def _roles(actor: dict) -> set[str]:
     return set(actor.get("roles") or ())
 
 
-def _must_be(actor: dict, roles: frozenset, en: str, zh: str) -> None:
+def _must_be(actor: dict, roles: frozenset, key: str, **params) -> None:
+    """A 403 saying the catalogue's message `key` unless the actor has one of `roles`."""
     if not _roles(actor) & roles:
-        raise Forbidden(en, zh, code="forbidden")
+        raise Forbidden.of(key, code="forbidden", **params)
 
 
 def _must_be_proposed(reward: dict) -> None:
     if reward["status"] != PROPOSED:
-        raise Conflict(f"This reward is {reward['status']} already.",
-                       f"该奖励已{STATUS_ZH[reward['status']]}，不能再处理。",
-                       code="reward-decided")
+        raise Conflict.of("rewards.decided", status=reward["status"],
+                          status_zh=messages.name("reward-status", reward["status"]),
+                          code="reward-decided")
 
 
 def check_amount(reward: dict, amount_fen: int) -> None:
     low, high = reward["min_fen"], reward["max_fen"]
     if not low <= amount_fen <= high:
-        raise Invalid(f"The amount must lie within the rule's range, {low}-{high} fen.",
-                      f"金额须在规则范围内（{yuan(low)}-{yuan(high)} 元）。",
-                      errors=[{"field": "amount_fen", "message": "outside the rule's range"}],
-                      code="amount-outside-rule")
+        raise Invalid.of("rewards.amount-outside-rule", low=low, high=high,
+                         low_yuan=yuan(low), high_yuan=yuan(high),
+                         errors=[{"field": "amount_fen", "message": "outside the rule's range"}],
+                         code="amount-outside-rule")
 
 
 def propose(reward: dict, actor: dict, amount_fen: int) -> dict:
     """A reviewer sets the amount within the rule and becomes its proposer."""
-    _must_be(actor, REVIEWERS, "Only the command center, leaders and admins propose rewards.",
-             "只有指挥中心、领导和管理员可以提出奖励。")
+    _must_be(actor, REVIEWERS, "rewards.reviewers-propose")
     _must_be_proposed(reward)
     check_amount(reward, amount_fen)
     return {"amount_fen": amount_fen, "proposed_by": actor["id"]}
@@ -178,38 +176,26 @@ def approve(reward: dict, actor: dict, threshold_fen: int, handlers: set[str]) -
     """Four eyes: above `threshold_fen` a person must have proposed the amount and a
     second person, a leader or an admin, approves it; the proposer never approves their
     own. At or below it one reviewer's approval is enough."""
-    _must_be(actor, REVIEWERS, "Only the command center, leaders and admins approve rewards.",
-             "只有指挥中心、领导和管理员可以审批奖励。")
+    _must_be(actor, REVIEWERS, "rewards.reviewers-approve")
     _must_be_proposed(reward)
     if reward["resident_id"] in handlers:
-        raise Conflict("The reporter handled this case: no reward for it.",
-                       "爆料人是该案卷的办理人，不予奖励。", code="reward-to-handler")
+        raise Conflict.of("rewards.reward-to-handler", code="reward-to-handler")
     if actor["id"] == reward["resident_id"]:
-        raise Forbidden("Nobody approves a reward to themselves.", "不能审批给自己的奖励。",
-                        code="own-reward")
+        raise Forbidden.of("rewards.own-reward", code="own-reward")
     if reward["amount_fen"] > threshold_fen:
         if reward["proposed_by"] in (None, SYSTEM):
-            raise Conflict(f"Above {yuan(threshold_fen)} yuan a person proposes the amount "
-                           "first (action propose), then another approves it.",
-                           f"超过 {yuan(threshold_fen)} 元的奖励须先由一人提出金额（propose），"
-                           "再由另一人审批。", code="needs-proposer")
+            raise Conflict.of("rewards.needs-proposer", threshold_yuan=yuan(threshold_fen),
+                              code="needs-proposer")
         if reward["proposed_by"] == actor["id"]:
-            raise Forbidden("You proposed this reward: a second person must approve it.",
-                            "您是该奖励的提出人，须由另一人审批（双人复核）。",
-                            code="four-eyes")
-        _must_be(actor, SECOND_EYES,
-                 f"Above {yuan(threshold_fen)} yuan a leader or an admin approves a reward.",
-                 f"超过 {yuan(threshold_fen)} 元的奖励须由领导或管理员审批。")
+            raise Forbidden.of("rewards.four-eyes", code="four-eyes")
+        _must_be(actor, SECOND_EYES, "rewards.second-eyes", threshold_yuan=yuan(threshold_fen))
     return {"status": APPROVED, "decided_by": actor["id"]}
 
 
 def check_not_flagged(flag_reason: str | None) -> None:
     """A flagged reporter's rewards are held for review: not approved while flagged."""
     if flag_reason is not None:
-        raise Conflict("The reporter is flagged for review; a leader or an admin lifts the "
-                       "flag before her rewards are approved.",
-                       "该爆料人已被标记待核查，须由领导或管理员核查解除后方可批准奖励。",
-                       code="reporter-flagged")
+        raise Conflict.of("rewards.reporter-flagged", code="reporter-flagged")
 
 
 def check_caps(amount_fen: int, earned_today_fen: int, earned_month_fen: int,
@@ -217,26 +203,19 @@ def check_caps(amount_fen: int, earned_today_fen: int, earned_month_fen: int,
     """Abuse: what one resident may be awarded per Beijing-time day and month. A reward
     that would pass a cap stays proposed (it may be approved another day, or refused)."""
     if daily_cap_fen is not None and earned_today_fen + amount_fen > daily_cap_fen:
-        raise Conflict(f"This resident's rewards today would pass the daily cap of "
-                       f"{yuan(daily_cap_fen)} yuan.",
-                       f"该居民今日奖励将超过每日上限 {yuan(daily_cap_fen)} 元。",
-                       code="daily-cap")
+        raise Conflict.of("rewards.daily-cap", cap_yuan=yuan(daily_cap_fen), code="daily-cap")
     if monthly_cap_fen is not None and earned_month_fen + amount_fen > monthly_cap_fen:
-        raise Conflict(f"This resident's rewards this month would pass the monthly cap of "
-                       f"{yuan(monthly_cap_fen)} yuan.",
-                       f"该居民本月奖励将超过每月上限 {yuan(monthly_cap_fen)} 元。",
-                       code="monthly-cap")
+        raise Conflict.of("rewards.monthly-cap", cap_yuan=yuan(monthly_cap_fen),
+                          code="monthly-cap")
 
 
 def refuse(reward: dict, actor: dict, reason: str | None) -> dict:
-    _must_be(actor, REVIEWERS, "Only the command center, leaders and admins refuse rewards.",
-             "只有指挥中心、领导和管理员可以不予奖励。")
+    _must_be(actor, REVIEWERS, "rewards.reviewers-refuse")
     _must_be_proposed(reward)
     if not reason or not reason.strip():
-        raise Invalid("Say why the reward is refused: the resident reads it.",
-                      "请填写不予奖励的理由，爆料人会看到。",
-                      errors=[{"field": "reason", "message": "required"}],
-                      code="reason-required")
+        raise Invalid.of("rewards.reason-required",
+                         errors=[{"field": "reason", "message": "required"}],
+                         code="reason-required")
     return {"status": REFUSED, "decided_by": actor["id"], "reason": reason.strip()}
 
 
@@ -282,32 +261,26 @@ def payout_step(payout: dict, actor: dict, action: str, reversed_already: bool) 
     """The payout's next status (unchanged for `reverse`), or a problem. Four eyes here
     too: whoever batched a payout does not approve it."""
     if action not in PAYOUT_ACTIONS:
-        raise Invalid(f"No payout action {action!r}; one of {', '.join(PAYOUT_ACTIONS)}.",
-                      f"没有兑付操作 {action!r}。", code="unknown-action")
+        raise Invalid.of("rewards.unknown-payout-action", action=action,
+                         actions=", ".join(PAYOUT_ACTIONS), code="unknown-action")
     if action == "approve":
-        _must_be(actor, SECOND_EYES, "A leader or an admin approves a payout.",
-                 "兑付须由领导或管理员审批。")
+        _must_be(actor, SECOND_EYES, "rewards.payout-approvers")
         if payout["created_by"] == actor["id"]:
-            raise Forbidden("You batched this payout: a second person must approve it.",
-                            "您是该兑付批次的发起人，须由另一人审批（双人复核）。",
-                            code="four-eyes")
+            raise Forbidden.of("rewards.payout-four-eyes", code="four-eyes")
     else:
         _must_be(actor, FINANCE if action != "refuse" else SECOND_EYES,
-                 "Only finance (an admin) pays or reverses a payout; a leader or an admin "
-                 "refuses one.", "只有管理员可以兑付或冲正，领导或管理员可以退回兑付。")
+                 "rewards.payout-finance")
     if action == "reverse":
         if payout["status"] != PAID:
-            raise Conflict("Only a paid payout is reversed; refuse one not yet paid.",
-                           "只有已兑付的款项可以冲正，未兑付的请退回。", code="payout-not-paid")
+            raise Conflict.of("rewards.payout-not-paid", code="payout-not-paid")
         if reversed_already:
-            raise Conflict("This payout is reversed already.", "该兑付已冲正。",
-                           code="payout-reversed")
+            raise Conflict.of("rewards.payout-reversed", code="payout-reversed")
         return PAID
     new = PAYOUT_TRANSITIONS.get((payout["status"], action))
     if new is None:
-        raise Conflict(f"A {payout['status']} payout cannot be {action}d.",
-                       f"{PAYOUT_STATUS_ZH[payout['status']]}的兑付不能执行该操作。",
-                       code="payout-state")
+        raise Conflict.of("rewards.payout-state", status=payout["status"], action=action,
+                          status_zh=messages.name("payout-status", payout["status"]),
+                          code="payout-state")
     return new
 
 
@@ -329,8 +302,7 @@ def period_bounds(period: str, at: str | None, now: datetime) -> tuple[datetime,
                     f"{year:04d}")
     except (ValueError, TypeError):
         pass
-    raise Invalid("period is month (at=YYYY-MM) or year (at=YYYY).",
-                  "period 为 month（at=YYYY-MM）或 year（at=YYYY）。", code="bad-period")
+    raise Invalid.of("rewards.bad-period", code="bad-period")
 
 
 def ranked(rows: Iterable[dict]) -> list[dict]:
@@ -346,7 +318,7 @@ def ranked(rows: Iterable[dict]) -> list[dict]:
 
 def mask(resident_id: str) -> str:
     """What the public sees of someone without a display name: never the phone."""
-    return f"热心居民{resident_id[-4:]}"
+    return messages.zh("rewards.mask", suffix=resident_id[-4:])
 
 
 def yuan(fen: int) -> str:
@@ -356,6 +328,3 @@ def yuan(fen: int) -> str:
 def beijing(at: datetime | None) -> str:
     return "" if at is None else at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
-
-STATUS_ZH = {PROPOSED: "待审核", APPROVED: "已批准", REFUSED: "不予奖励"}
-PAYOUT_STATUS_ZH = {PENDING: "待审批", APPROVED: "已审批", PAID: "已兑付", REFUSED: "已退回"}

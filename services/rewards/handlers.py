@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from minqing_kernel import messages
 from minqing_kernel.errors import Forbidden, Invalid, NotFound, Unavailable, validated
 from minqing_kernel.events import Event
 from minqing_kernel.ids import uuid_or_404
@@ -105,8 +106,8 @@ def award_closed_cases(uow, events: Iterable[Event], now=utcnow) -> int:
             # report.received travels on another queue; it is on its way. A 503-like
             # failure makes the consumer hold the event and retry, without spending its
             # delivery limit (minqing_kernel.consumer).
-            raise Unavailable(f"the reporters of case {case_id} are not known yet",
-                              f"案卷 {case_id} 的爆料人尚未同步", code="reporter-not-known-yet")
+            raise Unavailable.of("rewards.reporter-not-known-yet", case_id=case_id,
+                                 code="reporter-not-known-yet")
         reward_class = s.execute(sa.select(models.categories.c.rewarded_class).where(
             models.categories.c.code == data["category"])).scalar()
         priority = data.get("priority") or "normal"
@@ -195,20 +196,19 @@ def _check_caps(session, reward: dict, at: datetime, daily_cap_fen: int | None,
 def reward_action(db, actor: dict, reward_id: str, body: dict, threshold_fen: int,
                   now=utcnow, daily_cap_fen: int | None = None,
                   monthly_cap_fen: int | None = None) -> dict:
-    reward_id = uuid_or_404(reward_id, "reward", "奖励")
-    req = validated(schemas.RewardAction(), body, "reward action", "奖励操作")
+    reward_id = uuid_or_404(reward_id, "reward")
+    req = validated(schemas.RewardAction(), body, "reward-action")
     with db.unit_of_work() as uow:
         s = uow.session
         row = s.execute(sa.select(R).where(R.c.id == reward_id).with_for_update()).first()
         if row is None:
-            raise NotFound(f"No reward {reward_id}.", f"奖励 {reward_id} 不存在。")
+            raise NotFound.of("rewards.reward-not-found", reward_id=reward_id)
         reward = dict(row._mapping)
         at = now()
         action = req["action"]
         if action == "propose":
             if "amount_fen" not in req:
-                raise Invalid("propose needs amount_fen.", "提出奖励需要填写金额（amount_fen）。",
-                                     code="amount-required")
+                raise Invalid.of("rewards.amount-required", code="amount-required")
             changes = domain.propose(reward, actor, req["amount_fen"])
         elif action == "approve":
             changes = domain.approve(reward, actor, threshold_fen, _handlers(s, reward["case_id"]))
@@ -241,7 +241,7 @@ def reward_view(reward, actor: dict) -> dict:
             "priority": get("priority"), "community_id": get("community_id"),
             "amount_fen": get("amount_fen"), "amount_yuan": domain.yuan(get("amount_fen")),
             "min_fen": get("min_fen"), "max_fen": get("max_fen"),
-            "status": get("status"), "status_zh": domain.STATUS_ZH[get("status")],
+            "status": get("status"), "status_zh": messages.name("reward-status", get("status")),
             "reason": get("reason"), "proposed_by": get("proposed_by"),
             "decided_by": get("decided_by"), "created_at": _iso(get("created_at")),
             "decided_at": _iso(get("decided_at"))}
@@ -253,7 +253,7 @@ def reward_view(reward, actor: dict) -> dict:
 
 
 def list_rewards(db, actor: dict, query: dict) -> dict:
-    q = validated(schemas.RewardQuery(), query, "query", "查询参数")
+    q = validated(schemas.RewardQuery(), query, "query")
     stmt = sa.select(R).order_by(R.c.seq.desc())
     if not _roles(actor) & domain.REVIEWERS:
         stmt = stmt.where(R.c.resident_id == actor["id"])  # a resident: her own only
@@ -301,14 +301,14 @@ def _resident_id(value: str) -> str:
     """A reporter id from a path: an account id or a keyed caller id; anything else names
     nobody (404, as for any id we do not hold)."""
     if not isinstance(value, str) or not RESIDENT_ID.match(value):
-        raise NotFound(f"No resident {value!r}.", f"居民 {value!r} 不存在。")
+        raise NotFound.of("rewards.resident-not-found", value=value)
     return value
 
 
 def flag_resident(db, actor: dict, resident_id: str, body: dict, now=utcnow) -> dict:
     """An operator flags a reporter (suspected abuse): her rewards are held."""
     resident_id = _resident_id(resident_id)
-    req = validated(schemas.FlagRequest(), body, "flag", "标记")
+    req = validated(schemas.FlagRequest(), body, "flag")
     F = models.flagged_residents
     row = {"resident_id": resident_id, "reason": req["reason"], "flagged_by": actor["id"],
            "flagged_at": now()}
@@ -328,16 +328,19 @@ def unflag_resident(db, actor: dict, resident_id: str) -> dict:
         gone = uow.session.execute(sa.delete(F).where(F.c.resident_id == resident_id)
                                    .returning(F.c.resident_id)).first()
     if gone is None:
-        raise NotFound(f"{resident_id} is not flagged.", f"{resident_id} 未被标记。")
+        raise NotFound.of("rewards.not-flagged", resident_id=resident_id)
     return {"resident_id": resident_id, "flagged": False}
 
 
 # --- rules ---------------------------------------------------------------------------------
 
 def _rule_view(r) -> dict:
-    return {"reward_class": r.reward_class, "reward_class_zh": domain.CLASS_ZH.get(
-        r.reward_class), "priority": r.priority, "min_fen": r.min_fen, "max_fen": r.max_fen,
-        "updated_at": _iso(r.updated_at), "updated_by": r.updated_by}
+    # A class seeded from the reference data but not one of ours has no name: null.
+    class_zh = (messages.name("reward-class", r.reward_class)
+                if r.reward_class in domain.REWARD_CLASSES else None)
+    return {"reward_class": r.reward_class, "reward_class_zh": class_zh,
+            "priority": r.priority, "min_fen": r.min_fen, "max_fen": r.max_fen,
+            "updated_at": _iso(r.updated_at), "updated_by": r.updated_by}
 
 
 def list_rules(db) -> dict:
@@ -351,8 +354,8 @@ def set_rule(db, actor: dict, reward_class: str, priority: str, body: dict,
              now=utcnow) -> dict:
     """An admin's edit of one rule, audited in rule_changes in the same commit."""
     if "admin" not in _roles(actor):
-        raise Forbidden("Only admins edit reward rules.", "只有管理员可以修改奖励规则。")
-    req = validated(schemas.RuleChange(), body, "reward rule", "奖励规则")
+        raise Forbidden.of("rewards.admins-edit-rules")
+    req = validated(schemas.RuleChange(), body, "reward-rule")
     rule = domain.check_rule(reward_class, priority, req["min_fen"], req["max_fen"])
     T = models.reward_rules
     with db.unit_of_work() as uow:
@@ -375,7 +378,7 @@ def set_rule(db, actor: dict, reward_class: str, priority: str, body: dict,
 
 
 def rule_changes(db, query: dict) -> dict:
-    query = validated(schemas.Page(), query, "query", "查询参数")
+    query = validated(schemas.Page(), query, "query")
     C = models.rule_changes
     stmt = sa.select(C).order_by(C.c.seq.desc())
     with db.unit_of_work() as uow:
@@ -389,7 +392,7 @@ def rule_changes(db, query: dict) -> dict:
 def create_payouts(db, actor: dict, now=utcnow) -> dict:
     """Batch every positive resident balance into a pending payout (finance's batch)."""
     if not _roles(actor) & domain.FINANCE:
-        raise Forbidden("Only admins batch payouts.", "只有管理员可以发起兑付批次。")
+        raise Forbidden.of("rewards.admins-batch-payouts")
     batch_id, at, made = str(uuid.uuid4()), now(), []
     with db.unit_of_work() as uow:
         s = uow.session
@@ -413,14 +416,14 @@ def create_payouts(db, actor: dict, now=utcnow) -> dict:
 
 
 def payout_action(db, actor: dict, payout_id: str, body: dict, now=utcnow) -> dict:
-    payout_id = uuid_or_404(payout_id, "payout", "兑付")
-    req = validated(schemas.PayoutAction(), body, "payout action", "兑付操作")
+    payout_id = uuid_or_404(payout_id, "payout")
+    req = validated(schemas.PayoutAction(), body, "payout-action")
     action = req["action"]
     with db.unit_of_work() as uow:
         s = uow.session
         row = s.execute(sa.select(P).where(P.c.id == payout_id).with_for_update()).first()
         if row is None:
-            raise NotFound(f"No payout {payout_id}.", f"兑付 {payout_id} 不存在。")
+            raise NotFound.of("rewards.payout-not-found", payout_id=payout_id)
         payout = dict(row._mapping)
         reversed_already = s.execute(sa.select(models.payout_reversals.c.payout_id).where(
             models.payout_reversals.c.payout_id == payout_id)).first() is not None
@@ -458,7 +461,7 @@ def payout_view(p, actor: dict, reversed_: bool = False) -> dict:
     get = p.get if isinstance(p, dict) else p._mapping.get
     view = {"id": get("id"), "batch_id": get("batch_id"), "amount_fen": get("amount_fen"),
             "amount_yuan": domain.yuan(get("amount_fen")), "status": get("status"),
-            "status_zh": domain.PAYOUT_STATUS_ZH[get("status")], "reversed": reversed_,
+            "status_zh": messages.name("payout-status", get("status")), "reversed": reversed_,
             "created_by": get("created_by"), "approved_by": get("approved_by"),
             "decided_by": get("decided_by"), "note": get("note"),
             "created_at": _iso(get("created_at")), "approved_at": _iso(get("approved_at")),
@@ -480,38 +483,40 @@ def _payouts_stmt(q: dict):
 
 
 def list_payouts(db, actor: dict, query: dict) -> dict:
-    q = validated(schemas.PayoutQuery(), query, "query", "查询参数")
+    q = validated(schemas.PayoutQuery(), query, "query")
     with db.unit_of_work() as uow:
         return paged(uow.session, _payouts_stmt(q).order_by(P.c.seq.desc()), P.c.seq, q,
                      lambda r: payout_view(r, actor, r.reversed), newest_first=True)
 
 
 def payout_residents(db, query: dict) -> list[str]:
-    q = validated(schemas.PayoutQuery(), query, "query", "查询参数")
+    q = validated(schemas.PayoutQuery(), query, "query")
     with db.unit_of_work() as uow:
         return sorted(set(uow.session.execute(
             _payouts_stmt(q).with_only_columns(P.c.resident_id)).scalars()))
 
 
-CSV_FIELDS = ("兑付编号", "批次", "居民编号", "姓名", "金额（元）", "状态", "已冲正",
-              "发起人", "审批人", "办理人", "创建时间（北京时间）", "审批时间（北京时间）",
-              "办结时间（北京时间）", "备注")
+# Finance's spreadsheet: its column headings, in Chinese, by their catalogue keys.
+CSV_FIELDS = tuple(f"rewards.payouts-csv.{c}" for c in (
+    "id", "batch", "resident-id", "name", "amount", "status", "reversed", "created-by",
+    "approved-by", "decided-by", "created-at", "approved-at", "decided-at", "note"))
 
 
 def export_payouts(db, query: dict, names: dict[str, str | None]) -> str:
     """Finance's CSV: UTF-8 with a byte-order mark (so a spreadsheet opens the Chinese
     intact), CRLF rows, amounts in yuan with two decimals, times in Beijing time."""
-    q = validated(schemas.PayoutQuery(), query, "query", "查询参数")
+    q = validated(schemas.PayoutQuery(), query, "query")
     with db.unit_of_work() as uow:
         rows = uow.session.execute(_payouts_stmt(q).order_by(P.c.seq)).all()
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow([messages.zh(key) for key in CSV_FIELDS])
     for r in rows:
         writer.writerow([r.id, r.batch_id, r.resident_id, names.get(r.resident_id) or "",
-                         f"{r.amount_fen / 100:.2f}", domain.PAYOUT_STATUS_ZH[r.status],
-                         "是" if r.reversed else "否", r.created_by, r.approved_by or "",
+                         f"{r.amount_fen / 100:.2f}", messages.name("payout-status", r.status),
+                         messages.zh("rewards.yes" if r.reversed else "rewards.no"),
+                         r.created_by, r.approved_by or "",
                          r.decided_by or "", domain.beijing(r.created_at),
                          domain.beijing(r.approved_at), domain.beijing(r.decided_at),
                          r.note or ""])
@@ -520,7 +525,8 @@ def export_payouts(db, query: dict, names: dict[str, str | None]) -> str:
 
 # --- ranking -------------------------------------------------------------------------------
 
-TOP_FIELDS = ("名次", "姓名", "爆料数", "有效爆料数", "奖励金额（元）")
+TOP_FIELDS = tuple(f"rewards.top-csv.{c}" for c in (
+    "rank", "name", "reports", "valid-reports", "rewards"))
 
 
 def top_reporters_csv(year: str, rows: list[dict]) -> str:
@@ -529,7 +535,7 @@ def top_reporters_csv(year: str, rows: list[dict]) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(TOP_FIELDS)
+    writer.writerow([messages.zh(key) for key in TOP_FIELDS])
     for r in rows:
         writer.writerow([r["rank"], r["name"], r["reports"], r["valid_reports"],
                          f"{r['rewards_fen'] / 100:.2f}"])
@@ -540,7 +546,7 @@ def leaderboard(db, actor: dict, query: dict, now=utcnow) -> dict:
     """爆料排名 for a Beijing-time month or year, optionally one community: reports filed,
     valid reports (their case closed), rewards approved. Resident ids go to the gateway,
     which shows a display name or a mask instead and never passes the ids on."""
-    q = validated(schemas.LeaderboardQuery(), query, "query", "查询参数")
+    q = validated(schemas.LeaderboardQuery(), query, "query")
     start, end, label = domain.period_bounds(q["period"], q.get("at"), now())
     rep = models.reports
     in_period = [rep.c.submitted_at >= start, rep.c.submitted_at < end]

@@ -127,6 +127,17 @@ def test_a_decided_reward_is_not_decided_again():
         domain.refuse(reward(status="approved"), OPERATOR, "重复")
 
 
+def test_a_decided_reward_says_once_in_chinese_that_it_is_decided_and_how():
+    # given a reward approved already
+    # when someone refuses it
+    with pytest.raises(Conflict) as err:
+        domain.refuse(reward(status="approved"), OPERATOR, "重复")
+    # then the Chinese names its status by the catalogue's name, without a doubled 已
+    assert err.value.detail_zh == "该奖励已处理（已批准），不能再处理。"
+    assert (err.value.detail_en, err.value.code) == ("This reward is approved already.",
+                                                     "reward-decided")
+
+
 def test_a_refusal_needs_a_reason_the_resident_can_read():
     with pytest.raises(Invalid):
         domain.refuse(reward(), OPERATOR, "  ")
@@ -170,6 +181,16 @@ def test_a_paid_payout_is_never_changed_only_reversed_once():
         domain.payout_step(paid, OTHER_ADMIN, "reverse", True)
 
 
+def test_a_payout_in_the_wrong_state_names_its_status_in_chinese():
+    # given a paid payout
+    # when a leader tries to refuse it
+    with pytest.raises(Conflict) as err:
+        domain.payout_step({**PAYOUT, "status": "paid"}, LEADER, "refuse", False)
+    # then the Chinese names the payout status (已兑付), not the English code
+    assert err.value.detail_zh == "已兑付的兑付不能执行该操作。"
+    assert err.value.code == "payout-state"
+
+
 def test_every_ledger_transaction_balances():
     for entries in (domain.approval_entries("r", 500), domain.payout_entries("r", 500),
                     domain.payout_refusal_entries("r", 500), domain.payment_entries(500),
@@ -201,6 +222,10 @@ def test_without_at_the_period_is_the_one_now_in_beijing():
 
 def test_a_mask_never_shows_a_phone_number():
     assert domain.mask("13800000001")[-4:] == "0001" and "138" not in domain.mask("13800000001")
+
+
+def test_a_mask_calls_someone_without_a_display_name_a_warm_hearted_resident():
+    assert domain.mask("13800000001") == "热心居民0001"
 
 
 # --- caps ----------------------------------------------------------------------------------
