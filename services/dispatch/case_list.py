@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from minqing_kernel.errors import validated
+from minqing_kernel.errors import Invalid, validated
 from minqing_kernel.pagination import (
     decode_key_cursor,
     encode_key_cursor,
@@ -82,6 +82,9 @@ def list_cases(uow, reference: TimedReference, actor: dict, query: dict, visible
                view) -> dict:
     """`visible`: the WHERE clause for the cases `actor` may list (None: all)."""
     q = validated(schemas.CaseQuery(), query, "case-query")
+    # Between two parameters, so no schema can say it: its own problem type (bad-period).
+    if q.get("opened_from") and q.get("opened_to") and q["opened_from"] >= q["opened_to"]:
+        raise Invalid.of("dispatch.bad-opened-range", code="bad-period")
     c = models.cases
     stmt = sa.select(c)
     if visible is not None:

@@ -101,12 +101,6 @@ class CaseQuery(Schema):
     cursor = fields.String(validate=validate.Length(max=100))
     limit = fields.Integer(validate=validate.Range(1, 100))
 
-    @validates_schema
-    def a_range_runs_forward(self, data, **kwargs):
-        if data.get("opened_from") and data.get("opened_to") \
-                and data["opened_from"] >= data["opened_to"]:
-            raise ValidationError("must be after opened_from", "opened_to")
-
 
 class UnitNames(Schema):
     """The case's unit and community by their public Chinese names, as dispatch's copy of

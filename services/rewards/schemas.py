@@ -1,7 +1,7 @@
 """What crosses rewards' boundary: requests in (RPC, from the gateway), views out."""
 from marshmallow import Schema, fields, validate
 
-from minqing_kernel.schemas import Text
+from minqing_kernel.schemas import Text, WholeNumber
 from services.rewards import domain
 
 
@@ -10,17 +10,15 @@ class FlagRequest(Schema):
 
 
 class RuleChange(Schema):
-    min_fen = fields.Integer(required=True, strict=True,
-                             validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
-    max_fen = fields.Integer(required=True, strict=True,
-                             validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
+    # Whole numbers as JSON reads them (500.0 is 500), as the document's `integer` says.
+    min_fen = WholeNumber(required=True, validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
+    max_fen = WholeNumber(required=True, validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
 
 
 class RewardAction(Schema):
     action = fields.String(required=True,
                            validate=validate.OneOf(["propose", "approve", "refuse"]))
-    amount_fen = fields.Integer(strict=True, validate=validate.Range(domain.MIN_FEN,
-                                                                     domain.MAX_FEN))
+    amount_fen = WholeNumber(validate=validate.Range(domain.MIN_FEN, domain.MAX_FEN))
     reason = Text(validate=validate.Length(max=500), allow_none=True)
 
 

@@ -92,6 +92,8 @@ DOMAIN_REFUSALS = {
     "/problems/invalid-rule": "the units, categories and communities are reference data",
     "/problems/bad-merge-target": "whether the case to merge into exists is state",
     "/problems/bad-period": "`from` before `to`, at most 366 days apart (two parameters)",
+    "/problems/reward-range-invalid": "a rule's minimum not above its maximum (two fields)",
+    "/problems/bad-leader": "whether an account is an active leader is state",
 }
 # Open311 answers errors as its own list (JSON or XML) with a description only, in
 # Chinese: these are the reasons a schema-valid Open311 request may be refused for.
