@@ -94,6 +94,7 @@ DOMAIN_REFUSALS = {
     "/problems/bad-period": "`from` before `to`, at most 366 days apart (two parameters)",
     "/problems/reward-range-invalid": "a rule's minimum not above its maximum (two fields)",
     "/problems/bad-leader": "whether an account is an active leader is state",
+    "/problems/not-a-community": "which units are communities is reference data",
 }
 # Open311 answers errors as its own list (JSON or XML) with a description only, in
 # Chinese: these are the reasons a schema-valid Open311 request may be refused for.
